@@ -1,0 +1,267 @@
+"""CaloChallenge HDF5 format.
+
+``incident_energies``: (N, 1) float, MeV.  ``showers``: (N, n_voxels) float, MeV per voxel.
+Optional extra datasets (ignored by CaloChallenge tools): ``particle`` (N,) PDG id,
+``theta``/``phi`` (N,) rad, ``engine`` (N,) 0 = full simulation, 1 = fast model.
+Files are gzip-compressed and chunked by event so large files stream.
+Writes go to a temporary file in the same folder that is renamed at the end, so an
+existing file is never left half-written; appending (``ShowerWriter(append=True)``)
+resizes in place and is how an interrupted simulation resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.geometry.binning import Binning
+
+EXTRA_KEYS = ("particle", "theta", "phi", "engine")
+PARTICLES = {"e-": 11, "e+": -11, "gamma": 22, "photon": 22, "electron": 11, "positron": -11, "pi+": 211, "pi-": -211}
+
+
+def particle_pdg(name: str | int) -> int:
+    """PDG id of a particle name ('e-', 'gamma', ...); an unknown name is an error."""
+    if isinstance(name, (int, np.integer)):
+        return int(name)
+    if name not in PARTICLES:
+        raise HepFastSimError(f"unknown particle {name!r}; known: {sorted(PARTICLES)}")
+    return PARTICLES[name]
+
+
+@dataclass
+class ShowerDataset:
+    """Showers (N, V) in MeV with their incident energies (N,) in MeV and optional conditions."""
+
+    energies: np.ndarray
+    showers: np.ndarray
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.energies = np.asarray(self.energies, dtype=np.float64).reshape(-1)
+        self.showers = np.asarray(self.showers)
+        validate_arrays(self.energies, self.showers, source="dataset")
+
+    def __len__(self) -> int:
+        return len(self.energies)
+
+    @property
+    def n_voxels(self) -> int:
+        return self.showers.shape[1]
+
+    def subset(self, index: np.ndarray | slice) -> "ShowerDataset":
+        return ShowerDataset(self.energies[index], self.showers[index], {k: v[index] for k, v in self.extras.items()})
+
+    def check_binning(self, binning: Binning) -> None:
+        if self.n_voxels != binning.n_voxels:
+            raise HepFastSimError(
+                f"showers have {self.n_voxels} voxels but binning {binning.name!r} has {binning.n_voxels}"
+            )
+
+
+def validate_arrays(energies: np.ndarray, showers: np.ndarray, source: str) -> None:
+    """One-line errors for the ways a shower file goes wrong."""
+    if showers.ndim != 2:
+        raise HepFastSimError(f"{source}: showers must be 2-D (N, voxels), got shape {showers.shape}")
+    if len(energies) != len(showers):
+        raise HepFastSimError(
+            f"{source}: {len(energies)} incident energies but {len(showers)} showers (N must match)"
+        )
+    if not np.all(np.isfinite(energies)):
+        raise HepFastSimError(f"{source}: incident_energies contain NaN or inf")
+    if np.any(energies <= 0):
+        raise HepFastSimError(f"{source}: incident_energies must be positive (MeV), min is {energies.min():g}")
+    if showers.size and not np.all(np.isfinite(showers)):
+        bad = int(np.argwhere(~np.isfinite(showers))[0, 0])
+        raise HepFastSimError(f"{source}: showers contain NaN or inf (first at event {bad})")
+    if showers.size and showers.min() < 0:
+        bad = int(np.argwhere(showers < 0)[0, 0])
+        raise HepFastSimError(f"{source}: showers contain negative energies (first at event {bad})")
+
+
+def _open(path: str | Path) -> h5py.File:
+    path = Path(path)
+    if not path.exists():
+        raise HepFastSimError(f"file not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise HepFastSimError(f"{path} is not a readable HDF5 file ({exc})") from None
+
+
+def _check_keys(f: h5py.File, path: str | Path) -> None:
+    for key in ("incident_energies", "showers"):
+        if key not in f:
+            raise HepFastSimError(f"{path}: missing dataset {key!r} (CaloChallenge format needs incident_energies and showers)")
+
+
+def file_summary(path: str | Path) -> dict:
+    """Events, voxels, energy range and extras of a shower file, read without loading the showers."""
+    with _open(path) as f:
+        _check_keys(f, path)
+        e = f["incident_energies"][:].reshape(-1)
+        n, v = f["showers"].shape
+        return {
+            "events": int(n),
+            "voxels": int(v),
+            "energy_min_MeV": float(e.min()) if len(e) else float("nan"),
+            "energy_max_MeV": float(e.max()) if len(e) else float("nan"),
+            "extras": [k for k in EXTRA_KEYS if k in f],
+            "attrs": {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()},
+        }
+
+
+def iter_showers(
+    path: str | Path, chunk: int = 10_000, binning: Binning | None = None
+) -> Iterator[ShowerDataset]:
+    """Stream a shower file chunk by chunk (for files larger than memory); each chunk is validated."""
+    with _open(path) as f:
+        _check_keys(f, path)
+        n_e, n_s = len(f["incident_energies"]), len(f["showers"])
+        if n_e != n_s:
+            raise HepFastSimError(f"{path}: {n_e} incident energies but {n_s} showers (N must match)")
+        if binning is not None and f["showers"].shape[1] != binning.n_voxels:
+            raise HepFastSimError(
+                f"{path}: showers have {f['showers'].shape[1]} voxels but binning {binning.name!r} has {binning.n_voxels}"
+            )
+        extras = [k for k in EXTRA_KEYS if k in f]
+        for start in range(0, n_s, chunk):
+            stop = min(start + chunk, n_s)
+            e = f["incident_energies"][start:stop].reshape(-1)
+            s = f["showers"][start:stop]
+            try:
+                validate_arrays(e, s, source=str(path))
+            except HepFastSimError as exc:
+                raise HepFastSimError(f"{exc} [events {start}-{stop}]") from None
+            yield ShowerDataset(e, s, {k: f[k][start:stop] for k in extras})
+
+
+def read_showers(
+    path: str | Path, binning: Binning | None = None, max_events: int | None = None, dtype=np.float32
+) -> ShowerDataset:
+    """Read a whole CaloChallenge file (or its first max_events) into memory, validated."""
+    parts = []
+    got = 0
+    for part in iter_showers(path, binning=binning):
+        if max_events is not None and got + len(part) > max_events:
+            part = part.subset(slice(0, max_events - got))
+        parts.append(part)
+        got += len(part)
+        if max_events is not None and got >= max_events:
+            break
+    if not parts:
+        with _open(path) as f:
+            _check_keys(f, path)
+            v = f["showers"].shape[1]
+        return ShowerDataset(np.zeros(0), np.zeros((0, v), dtype=dtype))
+    extras = {k: np.concatenate([p.extras[k] for p in parts]) for k in parts[0].extras}
+    return ShowerDataset(
+        np.concatenate([p.energies for p in parts]),
+        np.concatenate([p.showers for p in parts]).astype(dtype, copy=False),
+        extras,
+    )
+
+
+def _atomic_target(path: Path, overwrite: bool) -> Path:
+    if path.exists() and not overwrite:
+        raise HepFastSimError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_showers(
+    path: str | Path,
+    data: ShowerDataset,
+    *,
+    overwrite: bool = False,
+    attrs: dict | None = None,
+    dtype=np.float32,
+) -> Path:
+    """Write a dataset in CaloChallenge format atomically (temp file + rename)."""
+    path = Path(path)
+    validate_arrays(data.energies, data.showers, source=str(path))
+    tmp = _atomic_target(path, overwrite)
+    try:
+        with ShowerWriter(tmp, n_voxels=data.n_voxels, attrs=attrs, extras=tuple(data.extras), dtype=dtype) as w:
+            w.append(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+class ShowerWriter:
+    """Appends chunks to a CaloChallenge file (resizable datasets); used for streaming output.
+
+    With append=True an existing file is extended (resume); otherwise the file must not exist.
+    Every ``append`` flushes, so an interrupted run keeps everything appended so far.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        n_voxels: int,
+        *,
+        append: bool = False,
+        attrs: dict | None = None,
+        extras: tuple[str, ...] = (),
+        dtype=np.float32,
+    ) -> None:
+        self.path = Path(path)
+        self.extras = tuple(extras)
+        if append and self.path.exists() and self.path.stat().st_size > 0:
+            self.f = h5py.File(self.path, "a")
+            _check_keys(self.f, self.path)
+            if self.f["showers"].shape[1] != n_voxels:
+                raise HepFastSimError(
+                    f"{self.path}: existing file has {self.f['showers'].shape[1]} voxels, cannot append {n_voxels}"
+                )
+            return
+        self.f = h5py.File(self.path, "w")
+        chunk_rows = max(1, min(1024, 2_000_000 // max(n_voxels, 1)))
+        self.f.create_dataset(
+            "incident_energies", shape=(0, 1), maxshape=(None, 1), dtype=np.float64, chunks=(chunk_rows, 1), compression="gzip"
+        )
+        self.f.create_dataset(
+            "showers", shape=(0, n_voxels), maxshape=(None, n_voxels), dtype=dtype, chunks=(chunk_rows, n_voxels), compression="gzip"
+        )
+        for key in self.extras:
+            kind = np.int32 if key in ("particle", "engine") else np.float64
+            self.f.create_dataset(key, shape=(0,), maxshape=(None,), dtype=kind, chunks=(chunk_rows,), compression="gzip")
+        for k, v in (attrs or {}).items():
+            self.f.attrs[k] = v
+
+    def __len__(self) -> int:
+        return len(self.f["showers"])
+
+    def append(self, data: ShowerDataset) -> None:
+        n0, n = len(self), len(data)
+        self.f["incident_energies"].resize((n0 + n, 1))
+        self.f["incident_energies"][n0:] = data.energies.reshape(-1, 1)
+        self.f["showers"].resize((n0 + n, self.f["showers"].shape[1]))
+        self.f["showers"][n0:] = data.showers
+        for key in self.extras:
+            if key not in self.f:
+                continue
+            self.f[key].resize((n0 + n,))
+            self.f[key][n0:] = data.extras[key]
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+    def __enter__(self) -> "ShowerWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

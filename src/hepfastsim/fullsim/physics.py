@@ -1,0 +1,264 @@
+"""Cross sections and stopping powers of the built-in EM shower Monte Carlo.
+
+Everything here is textbook physics, tabulated once per material on a log grid of
+kinetic energy (1 keV - 1 TeV) for the compiled transport in ``transport.py``:
+
+* bremsstrahlung and pair production: Bethe-Heitler with Thomas-Fermi screening
+  (Butcher-Messel screening functions, Coulomb correction, Z(Z+xi) for atomic electrons);
+* Moller (e-e-) and Bhabha (e+e-) delta-ray production above the production cut;
+* restricted collision stopping power (Berger-Seltzer, ICRU 37) with the Sternheimer
+  density effect, plus the radiative loss below the photon production cut;
+* Compton scattering (Klein-Nishina); photo-absorption parametrised as
+  sigma ~ Z^4.5 E^-2.5 with a K edge (normalised to W at 100 keV; +-30 % vs XCOM).
+
+Units: energies MeV, lengths mm, cross sections as inverse mean free paths (1/mm).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from hepfastsim.geometry.materials import ALPHA, R_E_CM, Material, coulomb_correction, l_rad
+
+ME = 0.51099895  # MeV
+TWOPI_MC2_RCL2 = 2 * np.pi * ME * R_E_CM**2  # MeV cm2
+E_MIN, E_MAX, PER_DECADE = 1e-3, 1e6, 60
+PHOTO_W_100KEV_BARN = 1282.0
+
+
+def energy_grid() -> np.ndarray:
+    """Kinetic energies (MeV) of the tables: log spaced."""
+    n = int(round(np.log10(E_MAX / E_MIN) * PER_DECADE)) + 1
+    return np.logspace(np.log10(E_MIN), np.log10(E_MAX), n)
+
+
+@njit(cache=True)
+def screening_phi(delta: float) -> tuple:
+    """Butcher-Messel screening functions (phi1, phi2) of the screening variable delta."""
+    if delta <= 1.0:
+        return 20.867 - 3.242 * delta + 0.625 * delta * delta, 20.029 - 1.930 * delta - 0.086 * delta * delta
+    v = 21.12 - 4.184 * np.log(delta + 0.952)
+    return v, v
+
+
+@njit(cache=True)
+def brems_shape(z: float, fc: float, e_total: float, k: float) -> float:
+    """Bracket G of d(sigma)/dk = alpha r_e^2 Z(Z+xi) G / k for photon energy k from an e+- of total energy E."""
+    ep = e_total - k
+    if ep <= ME:
+        return 0.0
+    v = ep / e_total
+    delta = 136.0 * ME * z ** (-1.0 / 3.0) * k / (e_total * ep)
+    p1, p2 = screening_phi(delta)
+    c = 4.0 / 3.0 * np.log(z) + 4.0 * fc
+    g = (1.0 + v * v) * (p1 - c) - 2.0 / 3.0 * v * (p2 - c)
+    return max(g, 0.0)
+
+
+@njit(cache=True)
+def pair_shape(z: float, fc: float, k: float, eps: float) -> float:
+    """Bracket of d(sigma)/d(eps) = alpha r_e^2 Z(Z+xi) G, eps = E+ / k."""
+    delta = 136.0 * ME * z ** (-1.0 / 3.0) / (k * eps * (1.0 - eps))
+    p1, p2 = screening_phi(delta)
+    c = 4.0 / 3.0 * np.log(z) + 4.0 * fc
+    g = (eps * eps + (1 - eps) * (1 - eps)) * (p1 - c) + 2.0 / 3.0 * eps * (1 - eps) * (p2 - c)
+    return max(g, 0.0)
+
+
+@njit(cache=True)
+def _brems_integrals(z: float, fc: float, t: float, kcut: float) -> tuple:
+    """(int_{kcut}^{T} G/k dk, int_0^{min(kcut,T)} G dk) by Simpson rules in ln k and k."""
+    e = t + ME
+    n = 64
+    above = 0.0
+    if t > kcut:
+        a, b = np.log(kcut), np.log(t)
+        h = (b - a) / n
+        for i in range(n + 1):
+            w = 1.0 if (i == 0 or i == n) else (4.0 if i % 2 else 2.0)
+            above += w * brems_shape(z, fc, e, np.exp(a + i * h))
+        above *= h / 3.0
+    below = 0.0
+    kmax = min(kcut, t)
+    h = kmax / n
+    for i in range(n + 1):
+        w = 1.0 if (i == 0 or i == n) else (4.0 if i % 2 else 2.0)
+        below += w * brems_shape(z, fc, e, max(i * h, 1e-12))
+    below *= h / 3.0
+    return above, below
+
+
+@njit(cache=True)
+def _pair_integral(z: float, fc: float, k: float) -> float:
+    if k <= 2.0 * ME:
+        return 0.0
+    e0 = ME / k
+    n = 64
+    h = (1.0 - 2.0 * e0) / n
+    s = 0.0
+    for i in range(n + 1):
+        w = 1.0 if (i == 0 or i == n) else (4.0 if i % 2 else 2.0)
+        eps = min(max(e0 + i * h, e0 + 1e-9), 1 - e0 - 1e-9)
+        s += w * pair_shape(z, fc, k, eps)
+    return s * h / 3.0
+
+
+def klein_nishina_per_electron(k: np.ndarray) -> np.ndarray:
+    """Total Klein-Nishina cross section per electron (cm2) for photon energy k (MeV)."""
+    x = k / ME
+    lg = np.log1p(2 * x)
+    return 2 * np.pi * R_E_CM**2 * (
+        (1 + x) / x**2 * (2 * (1 + x) / (1 + 2 * x) - lg / x) + lg / (2 * x) - (1 + 3 * x) / (1 + 2 * x) ** 2
+    )
+
+
+def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
+    """Photo-absorption cross section per atom (cm2): Z^4.5 E^-2.5 scaling with a K edge (jump 4)."""
+    e_k = 13.6e-6 * (z - 1) ** 2
+    sigma = PHOTO_W_100KEV_BARN * 1e-24 * (z / 74.0) ** 4.5 * (k / 0.1) ** -2.5
+    return np.where(k < e_k, sigma / 4.0, sigma)
+
+
+def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.ndarray:
+    """Cross section per target electron (cm2) for delta rays above cut (Geant4 G4MollerBhabhaModel formulae)."""
+    out = np.zeros_like(t)
+    tmax = t if positron else 0.5 * t
+    ok = tmax > cut
+    tk = t[ok]
+    xmin, xmax = cut / tk, (tmax[ok] / tk)
+    gam = tk / ME + 1.0
+    g2 = gam * gam
+    beta2 = 1.0 - 1.0 / g2
+    if not positron:
+        gg = (2.0 * gam - 1.0) / g2
+        cross = ((xmax - xmin) * (1.0 - gg + 1.0 / (xmin * xmax) + 1.0 / ((1.0 - xmin) * (1.0 - xmax)))
+                 - gg * np.log(xmax * (1.0 - xmin) / (xmin * (1.0 - xmax)))) / beta2
+    else:
+        y = 1.0 / (1.0 + gam)
+        y2 = y * y
+        y12 = 1.0 - 2.0 * y
+        b1 = 2.0 - y2
+        b2 = y12 * (3.0 + y2)
+        y122 = y12 * y12
+        b4 = y122 * y12
+        b3 = b4 + y122
+        cross = ((xmax - xmin) * (1.0 / (beta2 * xmin * xmax) + b2 - 0.5 * b3 * (xmin + xmax)
+                 + b4 * (xmin * xmin + xmin * xmax + xmax * xmax) / 3.0) - b1 * np.log(xmax / xmin))
+    out[ok] = cross * TWOPI_MC2_RCL2 / tk
+    return out
+
+
+def density_effect(material: Material, bg: np.ndarray) -> np.ndarray:
+    """Sternheimer-Peierls general density-effect correction delta(beta*gamma)."""
+    hw_p = 28.816e-6 * np.sqrt(material.electron_density / N_AV_PER_CM3)  # MeV; uses rho Z/A via n_e
+    c_bar = 2.0 * np.log(material.mean_excitation_eV * 1e-6 / hw_p) + 1.0
+    if material.mean_excitation_eV < 100:
+        x1, x0 = 2.0, (0.2 if c_bar < 3.681 else 0.326 * c_bar - 1.0)
+    else:
+        x1, x0 = 3.0, (0.2 if c_bar < 5.215 else 0.326 * c_bar - 1.5)
+    m = 3.0
+    a = (c_bar - 4.6052 * x0) / (x1 - x0) ** m
+    x = np.log10(np.maximum(bg, 1e-12))
+    return np.where(x >= x1, 4.6052 * x - c_bar, np.where(x > x0, 4.6052 * x - c_bar + a * (x1 - x) ** m, 0.0))
+
+
+N_AV_PER_CM3 = 6.02214076e23  # n_e / N_A = rho Z / A
+
+
+def restricted_collision_dedx(material: Material, t: np.ndarray, cut: float, positron: bool) -> np.ndarray:
+    """Restricted collision stopping power (MeV/mm), Berger-Seltzer formula with density effect."""
+    tau = t / ME
+    gam = tau + 1.0
+    g2 = gam * gam
+    bg2 = tau * (tau + 2.0)
+    beta2 = bg2 / g2
+    eexc = material.mean_excitation_eV * 1e-6 / ME
+    tmax = t if positron else 0.5 * t
+    d = np.minimum(cut, tmax) / ME
+    if not positron:
+        dedx = (np.log(2.0 * (tau + 2.0) / eexc**2) - 1.0 - beta2 + np.log((tau - d) * d) + tau / (tau - d)
+                + (0.5 * d * d + (2.0 * tau + 1.0) * np.log(1.0 - d / tau)) / g2)
+    else:
+        d2 = d * d * 0.5
+        d3 = d2 * d / 1.5
+        d4 = d3 * d * 0.75
+        y = 1.0 / (1.0 + gam)
+        dedx = np.log(2.0 * (tau + 2.0) / eexc**2) + np.log(tau * d) - beta2 * (
+            tau + 2.0 * d - y * (3.0 * d2 + y * (d - d3 + y * (d2 - tau * d3 + d4)))) / tau
+    dedx -= density_effect(material, np.sqrt(bg2))
+    dedx *= TWOPI_MC2_RCL2 * material.electron_density / beta2
+    return np.maximum(dedx, 0.0) / 10.0
+
+
+@dataclass
+class Cuts:
+    """Production and tracking cuts (MeV kinetic). Energy below a tracking cut is deposited on the spot."""
+
+    electron_tracking: float = 0.5
+    delta_production: float = 0.5
+    photon_production: float = 0.1
+    photon_tracking: float = 0.01
+
+
+@dataclass
+class PhysicsTables:
+    """Per-material tables on ``grid`` (kinetic energy, MeV); all rates in 1/mm, losses MeV/mm, ranges mm."""
+
+    grid: np.ndarray
+    dedx: np.ndarray        # (2, M, E): [e-, e+] restricted total loss
+    range_: np.ndarray      # (2, M, E) CSDA range with the restricted loss
+    mu_brems: np.ndarray    # (M, E) brems above photon cut (same for e- and e+)
+    mu_delta: np.ndarray    # (2, M, E) Moller / Bhabha above delta cut
+    mu_compton: np.ndarray  # (M, E)
+    mu_photo: np.ndarray    # (M, E)
+    mu_pair: np.ndarray     # (M, E)
+    x0: np.ndarray          # (M,) radiation lengths, mm
+    n_el: np.ndarray        # (M,) electrons per mm3
+    samp_z: np.ndarray      # (M,) Z of the element used for sampling screening
+    samp_fc: np.ndarray     # (M,) its Coulomb correction
+    cuts: Cuts
+
+
+def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
+    """Tabulate every cross section and stopping power for the given materials."""
+    grid = energy_grid()
+    m, ne = len(materials), len(grid)
+    dedx = np.zeros((2, m, ne))
+    rng = np.zeros((2, m, ne))
+    mu_b = np.zeros((m, ne))
+    mu_d = np.zeros((2, m, ne))
+    mu_c = np.zeros((m, ne))
+    mu_p = np.zeros((m, ne))
+    mu_pair = np.zeros((m, ne))
+    for i, mat in enumerate(materials):
+        rad_loss = np.zeros(ne)
+        for z, _, n in mat.elements:
+            lr, lp = l_rad(z)
+            fc = coulomb_correction(z)
+            xi = lp / (lr - fc)
+            pref = ALPHA * R_E_CM**2 * z * (z + xi) * n  # 1/cm
+            for j, t in enumerate(grid):
+                above, below = _brems_integrals(float(z), fc, float(t), cuts.photon_production)
+                mu_b[i, j] += pref * above / 10.0
+                rad_loss[j] += pref * below / 10.0
+                mu_pair[i, j] += pref * _pair_integral(float(z), fc, float(t)) / 10.0
+            mu_p[i] += n * photo_per_atom(z, grid) / 10.0
+        mu_c[i] = mat.electron_density * klein_nishina_per_electron(grid) / 10.0
+        for q, positron in enumerate((False, True)):
+            dedx[q, i] = restricted_collision_dedx(mat, grid, cuts.delta_production, positron) + rad_loss
+            mu_d[q, i] = mat.electron_density * moller_bhabha_per_electron(grid, cuts.delta_production, positron) / 10.0
+            inv = 1.0 / np.maximum(dedx[q, i], 1e-12)
+            # range from the grid start: R(T0) = T0 / dEdx(T0), then trapezoid in T
+            r0 = grid[0] / max(dedx[q, i, 0], 1e-12)
+            rng[q, i] = r0 + np.concatenate([[0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(grid))])
+    samp = [mat.sampling_element for mat in materials]
+    return PhysicsTables(
+        grid=grid, dedx=dedx, range_=rng, mu_brems=mu_b, mu_delta=mu_d, mu_compton=mu_c, mu_photo=mu_p,
+        mu_pair=mu_pair, x0=np.array([mat.x0_mm for mat in materials]),
+        n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
+        samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
+        cuts=cuts,
+    )

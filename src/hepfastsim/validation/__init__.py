@@ -1,0 +1,1 @@
+"""Physics validation: high-level features, CaloChallenge metrics, HTML report."""
