@@ -1,0 +1,57 @@
+"""CaloChallenge timing protocol: milliseconds per shower at batch sizes 1, 100 and 10000,
+median of repeats after a warm-up, with peak memory; and the built-in full simulation at the
+same energies in the same run, so that speed-up ratios are measured like for like."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import torch
+
+from hepfastsim.models.base import Generator
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def time_generator(model: Generator, energies_mev: float | np.ndarray = 10_000.0,
+                   batch_sizes=(1, 100, 10_000), repeats: int = 5, backend=None) -> dict:
+    """ms per shower for each batch size (median of repeats), peak RSS in MB and the device used."""
+    out = {}
+    for b in batch_sizes:
+        c = np.broadcast_to(np.asarray(energies_mev, np.float64).reshape(-1), (b,)).copy() if np.ndim(energies_mev) == 0 \
+            else np.resize(np.asarray(energies_mev, np.float64), b)
+        fn = (lambda c=c: model.sample(c, batch_size=b, seed=0)) if backend is None else (lambda c=c: backend(c, b))
+        reps = repeats if b < 10_000 else max(2, repeats // 2)
+        if b == 1:
+            reps = max(repeats, 20)
+        out[int(b)] = 1000.0 * _median_time(fn, reps) / b
+    dev = getattr(model, "device", torch.device("cpu"))
+    return {
+        "ms_per_shower": out,
+        "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu x{torch.get_num_threads()} threads",
+    }
+
+
+def time_fullsim(fullsim, energies_mev=(1_000.0, 10_000.0, 100_000.0), n: int = 20, particle: str = "e-") -> dict:
+    """Built-in full simulation: ms per shower (all cores) at each energy, median of 3 batches of n."""
+    fullsim.run(np.full(2, 1000.0), particle, seed=0)  # compile / warm-up
+    res = {}
+    for e in energies_mev:
+        times = []
+        for rep in range(3):
+            t0 = time.perf_counter()
+            fullsim.run(np.full(n, e), particle, seed=rep)
+            times.append(time.perf_counter() - t0)
+        res[float(e)] = 1000.0 * float(np.median(times)) / n
+    return res

@@ -1,0 +1,389 @@
+"""The generator interface, the shared training loop, EMA weights and checkpoints.
+
+A family is one file: a subclass of ``Generator`` (non-neural, like the shower library)
+or of ``TorchGenerator`` that implements ``build`` (the networks), ``train_step`` (one
+optimisation step on a batch, preprocessed), ``val_loss`` and ``generate`` (latent noise ->
+preprocessed responses). Everything else (preprocessing, batching, EMA, early stopping,
+resumable checkpoints, progress bar, CSV loss log, seeds) lives here once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from hepfastsim import __version__
+from hepfastsim.data.preprocessing import ConditionTransform, ResponseTransform
+from hepfastsim.errors import HepFastSimError
+
+FAMILIES: dict[str, type["Generator"]] = {}
+
+
+@dataclass
+class TaskSpec:
+    """What a generator models: response size, conditions, geometry and how responses scale."""
+
+    task: str                       # "calo" or "tpc"
+    n_features: int                 # voxels or pads x time bins
+    condition_names: tuple[str, ...]
+    geometry_id: str
+    geometry_name: str
+    scale_column: int | None = 0    # condition column that scales the response (incident energy), or None
+    log_conditions: tuple[bool, ...] = (True,)
+    threshold: float = 0.0          # readout threshold applied to generated responses
+    shape: tuple[int, ...] = ()     # e.g. (pads, time) for TPC
+
+
+@dataclass
+class Samples:
+    """Responses x (N, D) >= 0 with conditions c (N, C); the common currency of all families."""
+
+    x: np.ndarray
+    c: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.c = np.asarray(self.c, np.float64).reshape(len(self.c), -1)
+        if len(self.x) != len(self.c):
+            raise HepFastSimError(f"{len(self.x)} responses but {len(self.c)} condition rows")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class TrainLog:
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+
+class Generator:
+    """Base class: one interface for every family (scikit-learn style)."""
+
+    family: ClassVar[str] = ""
+    defaults: ClassVar[dict] = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.family:
+            FAMILIES[cls.family] = cls
+
+    def __init__(self, spec: TaskSpec | None = None, **config) -> None:
+        unknown = set(config) - set(self.defaults) - set(TorchGenerator.common_defaults)
+        if unknown:
+            raise HepFastSimError(f"unknown option(s) for model {self.family!r}: {sorted(unknown)}")
+        self.config = {**TorchGenerator.common_defaults, **self.defaults, **config}
+        self.spec = spec
+        self.x_tf: ResponseTransform | None = None
+        self.c_tf: ConditionTransform | None = None
+        self.log = TrainLog()
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        return self.spec.condition_names if self.spec else ()
+
+    # -- preprocessing shared by all families
+    def _scale(self, c: np.ndarray) -> np.ndarray:
+        col = self.spec.scale_column
+        return np.ones(len(c)) if col is None else np.asarray(c, np.float64)[:, col]
+
+    def _fit_transforms(self, data: Samples) -> None:
+        self.x_tf = ResponseTransform(eps=float(self.config["eps"]), threshold=self.spec.threshold).fit(data.x, self._scale(data.c))
+        self.c_tf = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names).fit(data.c)
+
+    def _check_conditions(self, c: np.ndarray) -> np.ndarray:
+        c = np.asarray(c, np.float64)
+        if c.ndim == 1:
+            c = c.reshape(-1, 1)
+        if self.spec is None or self.x_tf is None:
+            raise HepFastSimError("the model is not trained: call fit() or load a checkpoint")
+        if c.shape[1] != len(self.spec.condition_names):
+            raise HepFastSimError(f"model needs {len(self.spec.condition_names)} conditions {self.spec.condition_names}, got {c.shape[1]}")
+        if not np.all(np.isfinite(c)):
+            raise HepFastSimError("conditions contain NaN or inf")
+        for j, flag in enumerate(self.spec.log_conditions):
+            if flag and np.any(c[:, j] <= 0):
+                raise HepFastSimError(f"condition {self.spec.condition_names[j]!r} must be positive")
+        return c
+
+    # -- interface
+    def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
+            progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None) -> TrainLog:
+        raise NotImplementedError
+
+    def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        pass
+
+    def save(self, path: str | Path) -> Path:
+        """One file with config, task spec, preprocessing constants, weights and package version (atomic write)."""
+        if self.x_tf is None:
+            raise HepFastSimError("cannot save an untrained model")
+        state = {
+            "format": "hepfastsim-checkpoint-1", "version": __version__, "family": self.family,
+            "config": self.config, "spec": asdict(self.spec), "x_tf": self.x_tf.state(), "c_tf": self.c_tf.state(),
+            "log": asdict(self.log), **self._extra_state(),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Generator":
+        state = read_checkpoint(path)
+        family = state["family"]
+        klass = get_family(family)
+        if cls is not Generator and not issubclass(klass, cls):
+            raise HepFastSimError(f"{path} holds a {family!r} model, not {cls.family!r}")
+        spec = state["spec"]
+        spec = TaskSpec(**{**spec, "condition_names": tuple(spec["condition_names"]),
+                           "log_conditions": tuple(spec["log_conditions"]), "shape": tuple(spec["shape"])})
+        model = klass(spec, **{k: v for k, v in state["config"].items()})
+        model.x_tf = ResponseTransform.from_state(state["x_tf"])
+        model.c_tf = ConditionTransform.from_state(state["c_tf"])
+        model.log = TrainLog(**state["log"])
+        model._load_extra_state(state)
+        return model
+
+    def check_geometry(self, geometry_id: str, name: str = "") -> None:
+        """Refuse data of another geometry with a clear message."""
+        if self.spec.geometry_id != geometry_id:
+            raise HepFastSimError(
+                f"model was trained for geometry {self.spec.geometry_name!r} ({self.spec.geometry_id}), "
+                f"not {name or geometry_id!r} ({geometry_id})"
+            )
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise HepFastSimError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise HepFastSimError(f"{path} is not a readable hepfastsim checkpoint (corrupt or truncated: {type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != "hepfastsim-checkpoint-1":
+        raise HepFastSimError(f"{path} is not a hepfastsim checkpoint")
+    return state
+
+
+def get_family(name: str) -> type[Generator]:
+    # import the family modules so that they register themselves
+    from hepfastsim.models import flow, flow_matching, gan, library, vae  # noqa: F401
+
+    if name not in FAMILIES:
+        raise HepFastSimError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def load_generator(path: str | Path) -> Generator:
+    get_family("library")  # registers all families
+    return Generator.load(path)
+
+
+def mlp(n_in: int, n_out: int, hidden: int, layers: int, act=torch.nn.SiLU, dropout: float = 0.0) -> torch.nn.Sequential:
+    """Fully connected network used by all families."""
+    mods: list[torch.nn.Module] = []
+    d = n_in
+    for _ in range(layers):
+        mods += [torch.nn.Linear(d, hidden), act()]
+        if dropout:
+            mods.append(torch.nn.Dropout(dropout))
+        d = hidden
+    mods.append(torch.nn.Linear(d, n_out))
+    return torch.nn.Sequential(*mods)
+
+
+class TorchGenerator(Generator):
+    """Neural families: the shared training loop with EMA, early stopping and resumable checkpoints."""
+
+    common_defaults: ClassVar[dict] = {
+        "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
+        "eps": 1e-6, "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0,
+    }
+
+    def __init__(self, spec: TaskSpec | None = None, **config) -> None:
+        super().__init__(spec, **config)
+        self.net: torch.nn.Module | None = None
+        self.ema: AveragedModel | None = None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.epoch = 0
+        self.device = torch.device("cpu")
+
+    # family hooks -------------------------------------------------------------
+    def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"main": torch.optim.AdamW(self.net.parameters(), lr=self.config["lr"], weight_decay=self.config["weight_decay"])}
+
+    def train_step(self, x: torch.Tensor, c: torch.Tensor, step: int) -> float:
+        raise NotImplementedError
+
+    def val_loss(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor) -> float:
+        raise NotImplementedError
+
+    def generate(self, net: torch.nn.Module, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+    # shared machinery -----------------------------------------------------------
+    def _pick_device(self) -> torch.device:
+        want = self.config.get("device", "auto")
+        if want == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(want)
+
+    def _setup(self) -> None:
+        self.device = self._pick_device()
+        if self.config.get("threads"):
+            torch.set_num_threads(int(self.config["threads"]))
+        self.net = self.build(self.spec.n_features, len(self.spec.condition_names)).to(self.device)
+        self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.config["ema_decay"]), use_buffers=True)
+        self.optimizers = self.make_optimizers()
+
+    def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
+            progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
+            checkpoint: str | Path | None = None) -> TrainLog:
+        """Train on train (and early-stop on val). resume: a checkpoint written by a previous fit to continue."""
+        if self.spec is None:
+            raise HepFastSimError("a TaskSpec is needed to fit (use fit_showers / fit_tpc helpers or pass spec=)")
+        epochs = int(epochs or self.config["epochs"])
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        if resume and Path(resume).exists():
+            loaded = type(self).load(resume)
+            self.__dict__.update({k: loaded.__dict__[k] for k in ("x_tf", "c_tf", "log", "config", "spec")})
+            self._setup()
+            self._load_extra_state(read_checkpoint(resume), with_optim=True)
+        else:
+            self._fit_transforms(train)
+            self._setup()
+        xt = torch.from_numpy(self.x_tf.forward(train.x, self._scale(train.c)))
+        ct = torch.from_numpy(self.c_tf.forward(train.c))
+        if val is not None and len(val):
+            xv = torch.from_numpy(self.x_tf.forward(val.x, self._scale(val.c))).to(self.device)
+            cv = torch.from_numpy(self.c_tf.forward(val.c)).to(self.device)
+        else:
+            xv = cv = None
+        bs = int(self.config["batch_size"])
+        best = min(self.log.val_loss) if self.log.val_loss else np.inf
+        best_state = {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
+        bad = 0
+        t0 = time.perf_counter()
+        writer = None
+        fcsv = None
+        if log_csv:
+            new = not Path(log_csv).exists() or not resume
+            fcsv = open(log_csv, "w" if new else "a", newline="")
+            writer = csv.writer(fcsv)
+            if new:
+                writer.writerow(["epoch", "train_loss", "val_loss", "seconds"])
+        bar = tqdm(range(self.epoch, epochs), desc=f"train {self.family}", disable=not progress, unit="epoch")
+        step = self.epoch * ((len(xt) + bs - 1) // bs)
+        try:
+            for ep in bar:
+                self.net.train()
+                perm = torch.from_numpy(rng.permutation(len(xt)))
+                losses = []
+                for i in range(0, len(xt) - bs // 2, bs):
+                    idx = perm[i:i + bs]
+                    losses.append(self.train_step(xt[idx].to(self.device), ct[idx].to(self.device), step))
+                    self.ema.update_parameters(self.net)
+                    step += 1
+                tl = float(np.mean(losses)) if losses else float("nan")
+                self.ema.eval()
+                vl = self.val_loss(self.ema.module, xv, cv) if xv is not None else tl
+                self.epoch = ep + 1
+                self.log.epochs.append(self.epoch)
+                self.log.train_loss.append(tl)
+                self.log.val_loss.append(vl)
+                if writer:
+                    writer.writerow([self.epoch, tl, vl, time.perf_counter() - t0])
+                    fcsv.flush()
+                bar.set_postfix(train=f"{tl:.4g}", val=f"{vl:.4g}")
+                if vl < best - 1e-6:
+                    best, bad = vl, 0
+                    best_state = {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
+                    self.log.best_epoch = self.epoch
+                else:
+                    bad += 1
+                if checkpoint:
+                    self.save(checkpoint)
+                if bad >= int(self.config["patience"]):
+                    self.log.stopped_early = True
+                    break
+                limit = float(self.config.get("time_limit_s") or 0)
+                if limit and time.perf_counter() - t0 > limit:
+                    break
+        finally:
+            if fcsv:
+                fcsv.close()
+        self.ema.load_state_dict(best_state)
+        self.log.seconds += time.perf_counter() - t0
+        return self.log
+
+    @torch.no_grad()
+    def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
+        """Responses for each condition row, in physical units (MeV), generated in batches with the EMA weights."""
+        c = self._check_conditions(conditions)
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        net = self.ema.module
+        net.eval()
+        ct = torch.from_numpy(self.c_tf.forward(c))
+        out = np.empty((len(c), self.spec.n_features), np.float32)
+        for i in range(0, len(c), batch_size):
+            u = self.generate(net, ct[i:i + batch_size].to(self.device), gen).float().cpu().numpy()
+            out[i:i + batch_size] = self.x_tf.inverse(u, self._scale(c[i:i + batch_size]))
+        return out
+
+    def _extra_state(self) -> dict:
+        return {
+            "weights": self.ema.module.state_dict() if self.ema else None,
+            "train_weights": self.net.state_dict() if self.net else None,
+            "ema_state": self.ema.state_dict() if self.ema else None,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "epoch": self.epoch,
+        }
+
+    def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
+        if self.net is None:
+            self._setup()
+        try:
+            self.net.load_state_dict(state["train_weights"])
+            self.ema.load_state_dict(state["ema_state"])
+            self.ema.module.load_state_dict(state["weights"])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise HepFastSimError(f"checkpoint weights do not fit the {self.family!r} architecture: {str(exc).splitlines()[0]}") from None
+        self.epoch = int(state.get("epoch", 0))
+        if with_optim:
+            for k, o in self.optimizers.items():
+                if k in state.get("optimizers", {}):
+                    o.load_state_dict(state["optimizers"][k])
