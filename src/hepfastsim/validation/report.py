@@ -50,6 +50,7 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band=None):
     ax_bot.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
     ax_bot.axhline(1, color="k", lw=1)
     ax_bot.set_ylim(0.5, 1.5)
+    ax_bot.set_xlim(ax_top.get_xlim())
     ax_bot.set_ylabel("gen/ref", fontsize=12)
     ax_bot.set_xlabel(name, fontsize=13)
 

@@ -1,0 +1,121 @@
+"""Issue: built-in detailed simulation — physics against PDG expectations, conservation, reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import curve_fit
+
+from hepfastsim.data.calo_io import read_showers
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.geometry.detector import calochallenge_ds2
+
+N_PER_ENERGY = {1000.0: 400, 10000.0: 200, 100000.0: 60}
+
+
+def _t_max(depth, profile):
+    """Depth of the maximum of a Gamma-function fit dE/dt ~ t^(a-1) exp(-b t) (PDG Eq. 34.36)."""
+    f = lambda t, A, a, b: A * b * (b * t) ** (a - 1) * np.exp(-b * t)
+    p, _ = curve_fit(f, depth, profile, p0=[profile.sum() * 0.8, 4.0, 0.5], maxfev=20000)
+    return (p[1] - 1) / p[2]
+
+
+@pytest.fixture(scope="module")
+def runs(fullsim_demo):
+    out = {}
+    for particle in ("e-", "gamma"):
+        for e, n in N_PER_ENERGY.items():
+            out[(particle, e)] = fullsim_demo.run(np.full(n, e), particle, seed=11)
+    return out
+
+
+def test_stack_constants():
+    d = calochallenge_ds2()
+    assert d.depth_mm == pytest.approx(153.0)
+    assert d.x0_mm == pytest.approx(4.22, rel=0.01)   # W X0 = 3.504 mm (PDG) diluted by Si
+    assert 10.0 < d.moliere_radius_mm < 12.0
+
+
+def test_energy_conservation(runs):
+    for (particle, e), r in runs.items():
+        total = r.totals[:, 0] + r.totals[:, 1] + r.totals[:, 2]
+        np.testing.assert_allclose(total, e, rtol=1e-6)
+
+
+def test_longitudinal_maximum_scaling(runs, fullsim_demo):
+    depth = fullsim_demo.detector.depth_of_sensitive_x0()
+    tmax = {k: _t_max(depth, r.si_layer.mean(0)) for k, r in runs.items()}
+    for particle in ("e-", "gamma"):
+        es = sorted(N_PER_ENERGY)
+        slope = np.polyfit(np.log(es), [tmax[(particle, e)] for e in es], 1)[0]
+        assert slope == pytest.approx(1.0, abs=0.15), (particle, slope)
+    for e in N_PER_ENERGY:
+        assert tmax[("gamma", e)] - tmax[("e-", e)] == pytest.approx(1.0, abs=0.4)
+
+
+def test_lateral_containment_in_moliere_radius(runs, fullsim_demo):
+    rm = fullsim_demo.detector.moliere_radius_mm
+    r = runs[("e-", 10000.0)]
+    cum = np.cumsum(r.radial.sum(0))
+    radii = np.arange(1, len(cum) + 1) * 0.5
+    frac = np.interp(rm, radii, cum) / r.totals[:, 3].sum()
+    assert frac == pytest.approx(0.90, abs=0.05)
+
+
+def test_sampling_fraction_and_resolution(runs):
+    es = sorted(N_PER_ENERGY)
+    sf = {e: runs[("e-", e)].totals[:, 3] / e for e in es}
+    means = np.array([sf[e].mean() for e in es])
+    assert np.all(np.abs(means / means.mean() - 1) < 0.03), means
+    rel = np.array([sf[e].std() / sf[e].mean() for e in es])
+    # fit sigma/E = a/sqrt(E/GeV) (+) b
+    e_gev = np.array(es) / 1000
+    (a2, b2), *_ = np.linalg.lstsq(np.stack([1 / e_gev, np.ones_like(e_gev)], 1), rel**2, rcond=None)
+    a = np.sqrt(max(a2, 0))
+    assert 0.10 <= a <= 0.30, (a, rel)
+
+
+def test_readout_sums_sensitive_energy(runs):
+    r = runs[("e-", 10000.0)]
+    # voxel sum = sensitive energy inside the readout radius above threshold: a few % below the total
+    ratio = r.showers.sum(1) / r.totals[:, 3]
+    assert np.all(ratio <= 1.0 + 1e-9)
+    assert ratio.mean() > 0.95
+
+
+def test_same_seed_same_output(fullsim_demo):
+    a = fullsim_demo.run(np.full(5, 2000.0), "gamma", seed=3)
+    b = fullsim_demo.run(np.full(5, 2000.0), "gamma", seed=3)
+    c = fullsim_demo.run(np.full(5, 2000.0), "gamma", seed=4)
+    assert np.array_equal(a.showers, b.showers)
+    assert not np.array_equal(a.showers, c.showers)
+
+
+def test_angled_incidence_shifts_nothing_on_axis(fullsim_demo):
+    r = fullsim_demo.run(np.full(50, 5000.0), "e-", theta=0.3, seed=5)
+    assert np.all(np.isfinite(r.showers))
+    np.testing.assert_allclose(r.totals[:, :3].sum(1), 5000.0, rtol=1e-6)
+
+
+def test_bad_inputs(fullsim_demo):
+    with pytest.raises(HepFastSimError, match="unknown particle"):
+        fullsim_demo.run(np.array([1000.0]), "muon+")
+    with pytest.raises(HepFastSimError, match="positive"):
+        fullsim_demo.run(np.array([-5.0]), "e-")
+    with pytest.raises(HepFastSimError, match="e-, e\\+ and gamma"):
+        fullsim_demo.run(np.array([1000.0]), "pi+")
+
+
+def test_file_output_and_resume(fullsim_demo, tmp_path):
+    p = tmp_path / "sim.h5"
+    fullsim_demo.simulate_to_file(p, 40, "log:1000:3000", "e-", seed=9, chunk=20, progress=False)
+    whole = read_showers(p)
+    q = tmp_path / "sim2.h5"
+    fullsim_demo.simulate_to_file(q, 20, "log:1000:3000", "e-", seed=9, chunk=20, progress=False)   # "interrupted"
+    with pytest.raises(HepFastSimError, match="--resume"):
+        fullsim_demo.simulate_to_file(q, 40, "log:1000:3000", "e-", seed=9, chunk=20, progress=False)
+    fullsim_demo.simulate_to_file(q, 40, "log:1000:3000", "e-", seed=9, chunk=20, resume=True, progress=False)
+    resumed = read_showers(q)
+    assert np.array_equal(whole.showers, resumed.showers)
+    assert np.array_equal(whole.energies, resumed.energies)
+    assert set(whole.extras) == {"particle", "theta", "phi"}
