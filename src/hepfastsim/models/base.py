@@ -226,7 +226,7 @@ class TorchGenerator(Generator):
 
     common_defaults: ClassVar[dict] = {
         "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
-        "eps": 1e-6, "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0,
+        "eps": 1e-6, "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0, "grad_clip": 0.0,
     }
 
     def __init__(self, spec: TaskSpec | None = None, **config) -> None:
@@ -244,11 +244,27 @@ class TorchGenerator(Generator):
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.AdamW(self.net.parameters(), lr=self.config["lr"], weight_decay=self.config["weight_decay"])}
 
-    def train_step(self, x: torch.Tensor, c: torch.Tensor, step: int) -> float:
+    def loss(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Training objective of single-optimiser families (random draws from gen when given)."""
         raise NotImplementedError
 
+    def train_step(self, x: torch.Tensor, c: torch.Tensor, step: int) -> float:
+        """One optimiser step on ``loss``; adversarial families override this."""
+        opt = self.optimizers["main"]
+        opt.zero_grad()
+        loss = self.loss(self.net, x, c)
+        loss.backward()
+        if self.config.get("grad_clip"):
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(self.config["grad_clip"]))
+        opt.step()
+        return loss.item()
+
+    @torch.no_grad()
     def val_loss(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor) -> float:
-        raise NotImplementedError
+        """Validation loss with fixed random draws, so epochs compare like for like."""
+        g = torch.Generator(device=x.device)
+        g.manual_seed(0)
+        return float(self.loss(net, x, c, g))
 
     def generate(self, net: torch.nn.Module, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         raise NotImplementedError

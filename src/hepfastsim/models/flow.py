@@ -27,7 +27,7 @@ class _TwoStage(torch.nn.Module):
 
 class TwoStageFlow(TorchGenerator):
     family: ClassVar[str] = "flow"
-    defaults: ClassVar[dict] = {"transforms": 4, "layer_slices": None}
+    defaults: ClassVar[dict] = {"transforms": 4, "layer_slices": None, "grad_clip": 5.0}
 
     def _layers(self) -> list[tuple[int, int]]:
         sl = self.config.get("layer_slices")
@@ -51,24 +51,11 @@ class TwoStageFlow(TorchGenerator):
         le = torch.stack([torch.log(x[:, a:b].sum(1) + 1e-6) for a, b in self._layers()], 1)
         return ((le - torch.as_tensor(self.le_mean, device=xpre.device)) / torch.as_tensor(self.le_std, device=xpre.device)).float()
 
-    def _loss(self, net, x, c):
+    def loss(self, net, x, c, gen=None):
         le = self._split(x)
         l1 = -net.stage1(c).log_prob(le).mean()
         l2 = -net.stage2(torch.cat([c, le], 1)).log_prob(x).mean()
         return (l1 + l2) / x.shape[1]
-
-    def train_step(self, x, c, step):
-        opt = self.optimizers["main"]
-        opt.zero_grad()
-        loss = self._loss(self.net, x, c)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
-        opt.step()
-        return loss.item()
-
-    @torch.no_grad()
-    def val_loss(self, net, x, c):
-        return float(self._loss(net, x, c))
 
     def generate(self, net, c, gen):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))  # zuko samples with the global RNG

@@ -43,25 +43,11 @@ class FlowMatching(TorchGenerator):
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         return _Velocity(n_features, n_cond, int(self.config["hidden"]), int(self.config["layers"]))
 
-    def _loss(self, net, x, c, gen=None):
+    def loss(self, net, x, c, gen=None):
         z = torch.randn(x.shape, generator=gen, device=x.device)
         t = torch.rand(len(x), generator=gen, device=x.device)
         xt = (1 - t[:, None]) * z + t[:, None] * x
         return ((net(xt, t, c) - (x - z)) ** 2).mean()
-
-    def train_step(self, x, c, step):
-        opt = self.optimizers["main"]
-        opt.zero_grad()
-        loss = self._loss(self.net, x, c)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    @torch.no_grad()
-    def val_loss(self, net, x, c):
-        g = torch.Generator(device=x.device)
-        g.manual_seed(0)
-        return float(self._loss(net, x, c, g))
 
     def generate(self, net, c, gen):
         z = torch.randn(len(c), self.spec.n_features, generator=gen, device=c.device)

@@ -24,25 +24,12 @@ class VAE(TorchGenerator):
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         return _VAE(n_features, n_cond, int(self.config["latent"]), int(self.config["hidden"]), int(self.config["layers"]))
 
-    def _loss(self, net: _VAE, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def loss(self, net: _VAE, x: torch.Tensor, c: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         mu, logvar = net.enc(torch.cat([x, c], 1)).chunk(2, dim=1)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        z = mu + torch.randn(mu.shape, generator=gen, device=mu.device) * (0.5 * logvar).exp()
         rec = net.dec(torch.cat([z, c], 1))
         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1).mean() / x.shape[1]
         return ((rec - x) ** 2).mean() + float(self.config["beta"]) * kl
-
-    def train_step(self, x, c, step):
-        opt = self.optimizers["main"]
-        opt.zero_grad()
-        loss = self._loss(self.net, x, c)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    @torch.no_grad()
-    def val_loss(self, net, x, c):
-        torch.manual_seed(0)
-        return float(self._loss(net, x, c))
 
     def generate(self, net, c, gen):
         z = torch.randn(len(c), net.latent, generator=gen, device=c.device)
