@@ -90,29 +90,28 @@ def simulate(
     detector: Optional[Path] = typer.Option(None, help="detector YAML (default: CaloChallenge dataset-2 W/Si stack)"),
     theta_deg: float = typer.Option(0.0, help="incident polar angle, degrees"),
     phi_deg: float = typer.Option(0.0, help="incident azimuth, degrees"),
-    policy: Optional[Path] = typer.Option(None, help="routing policy YAML: fast model or full simulation per region"),
     seed: int = 0,
     chunk: int = typer.Option(1000, help="showers per written chunk"),
     resume: bool = typer.Option(False, help="continue an interrupted file"),
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
-    """Run the built-in detailed simulation (or a fast/full routing policy) and write showers."""
+    """Run the built-in detailed simulation and write showers (CaloChallenge HDF5)."""
     from hepfastsim.fullsim import FullSim
     from hepfastsim.geometry.detector import load_detector
 
     fs = FullSim(load_detector(detector), binning)
-    if policy is not None:
-        from hepfastsim.routing import run_policy
-
-        stats = run_policy(policy, fs, out, n, energies, particle, seed=seed, overwrite=overwrite, progress=not quiet)
-        typer.echo(json.dumps(stats, indent=2))
-        return
     stats = fs.simulate_to_file(out, n, energies, particle, theta=np.radians(theta_deg), phi=np.radians(phi_deg),
                                 seed=seed, chunk=chunk, resume=resume, overwrite=overwrite, progress=not quiet)
     ms = 1000 * stats["seconds"] / max(stats["events"], 1)
     typer.echo(f"wrote {out}: {stats['events']} showers, {ms:.2f} ms/shower, "
                f"{1000 * stats['seconds'] / max(stats['simulated_GeV'], 1e-9):.3f} ms/GeV (all cores)")
+
+
+def _require_calo(task: str) -> None:
+    """Only the calorimeter task exists so far; say so instead of failing deep inside."""
+    if task != "calo":
+        raise HepFastSimError(f"task {task!r} is not available yet (only 'calo'); the TPC task is planned")
 
 
 def _load_yaml(path: Optional[Path]) -> dict:
@@ -134,7 +133,7 @@ def train(
     out: Path = typer.Option(..., help="checkpoint to write"),
     config: Optional[Path] = typer.Option(None, help="YAML with model options (hidden, layers, lr, epochs, ...)"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo or tpc"),
+    task: str = typer.Option("calo", help="calo (tpc planned)"),
     epochs: Optional[int] = None,
     val_fraction: float = 0.15,
     holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training"),
@@ -150,27 +149,22 @@ def train(
     if out.exists() and not (overwrite or resume):
         raise HepFastSimError(f"{out} exists; pass --overwrite or --resume")
     cfg = _load_yaml(config)
-    if task == "tpc":
-        from hepfastsim.tpc import tpc_train_val
+    _require_calo(task)
+    from hepfastsim.data.calo_io import read_showers
+    from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
 
-        spec, tr, va, extra_cfg = tpc_train_val(data, seed=seed)
-        cfg = {**extra_cfg, **cfg}
-    else:
-        from hepfastsim.data.calo_io import read_showers
-        from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
-
-        b = resolve_binning(binning, data)
-        ds = read_showers(data, binning=b)
-        if holdout_energy:
-            keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
-            ds = ds.subset(keep)
-        rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(ds))
-        nv = int(val_fraction * len(ds))
-        tr, va = calo_samples(ds.subset(np.sort(perm[nv:]))), calo_samples(ds.subset(np.sort(perm[:nv])))
-        spec = calo_spec(b)
-        if model == "flow":
-            cfg.setdefault("layer_slices", layer_slices(b))
+    b = resolve_binning(binning, data)
+    ds = read_showers(data, binning=b)
+    if holdout_energy:
+        keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
+        ds = ds.subset(keep)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(ds))
+    nv = int(val_fraction * len(ds))
+    tr, va = calo_samples(ds.subset(np.sort(perm[nv:]))), calo_samples(ds.subset(np.sort(perm[:nv])))
+    spec = calo_spec(b)
+    if model == "flow":
+        cfg.setdefault("layer_slices", layer_slices(b))
     gen = get_family(model)(spec, **cfg)
     t0 = time.time()
     log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv,
@@ -201,12 +195,7 @@ def generate(
     gen = load_generator(model)
     if out.exists() and not overwrite:
         raise HepFastSimError(f"{out} exists; pass --overwrite to replace it")
-    if gen.spec.task == "tpc":
-        from hepfastsim.tpc import generate_tpc_file
-
-        generate_tpc_file(gen, out, like=like, n=n, seed=seed, batch_size=batch_size)
-        typer.echo(f"wrote {out}")
-        return
+    _require_calo(gen.spec.task)
     if like is not None:
         import h5py
 
@@ -240,7 +229,7 @@ def evaluate(
     generated: Path = typer.Option(..., help="generated HDF5"),
     out: Path = typer.Option(..., help="report folder"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo or tpc"),
+    task: str = typer.Option("calo", help="calo (tpc planned)"),
     runs: int = typer.Option(1, help="classifier trainings (mean and std of AUC)"),
     epochs: int = 30,
     max_events: Optional[int] = None,
@@ -248,12 +237,7 @@ def evaluate(
     seed: int = 0,
 ) -> None:
     """Compare generated responses with a reference: metrics.json + report.html with figures."""
-    if task == "tpc":
-        from hepfastsim.tpc import evaluate_tpc_files
-
-        m = evaluate_tpc_files(reference, generated, out, runs=runs, epochs=epochs, seed=seed)
-        typer.echo(json.dumps({k: m[k] for k in ("classifier", "chi2")}, indent=1, default=float))
-        return
+    _require_calo(task)
     from hepfastsim.data.calo_io import read_showers
     from hepfastsim.validation.evaluate import evaluate as run_eval
     from hepfastsim.validation.report import write_report
