@@ -106,6 +106,20 @@ def _pair_integral(z: float, fc: float, k: float) -> float:
     return s * h / 3.0
 
 
+@njit(cache=True)
+def bhabha_coefficients(gam):
+    """Coefficients b1..b4 of the Bhabha cross section in the Lorentz factor gam (scalar or array)."""
+    y = 1.0 / (1.0 + gam)
+    y2 = y * y
+    y12 = 1.0 - 2.0 * y
+    b1 = 2.0 - y2
+    b2 = y12 * (3.0 + y2)
+    y122 = y12 * y12
+    b4 = y122 * y12
+    b3 = b4 + y122
+    return b1, b2, b3, b4
+
+
 def klein_nishina_per_electron(k: np.ndarray) -> np.ndarray:
     """Total Klein-Nishina cross section per electron (cm2) for photon energy k (MeV)."""
     x = k / ME
@@ -137,14 +151,7 @@ def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.
         cross = ((xmax - xmin) * (1.0 - gg + 1.0 / (xmin * xmax) + 1.0 / ((1.0 - xmin) * (1.0 - xmax)))
                  - gg * np.log(xmax * (1.0 - xmin) / (xmin * (1.0 - xmax)))) / beta2
     else:
-        y = 1.0 / (1.0 + gam)
-        y2 = y * y
-        y12 = 1.0 - 2.0 * y
-        b1 = 2.0 - y2
-        b2 = y12 * (3.0 + y2)
-        y122 = y12 * y12
-        b4 = y122 * y12
-        b3 = b4 + y122
+        b1, b2, b3, b4 = bhabha_coefficients(gam)
         cross = ((xmax - xmin) * (1.0 / (beta2 * xmin * xmax) + b2 - 0.5 * b3 * (xmin + xmax)
                  + b4 * (xmin * xmin + xmin * xmax + xmax * xmax) / 3.0) - b1 * np.log(xmax / xmin))
     out[ok] = cross * TWOPI_MC2_RCL2 / tk

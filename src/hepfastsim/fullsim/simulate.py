@@ -17,13 +17,12 @@ from tqdm import tqdm
 
 from hepfastsim.data.calo_io import ShowerDataset, ShowerWriter, particle_pdg
 from hepfastsim.errors import HepFastSimError
-from hepfastsim.fullsim.physics import ME, Cuts, build_tables
+from hepfastsim.fullsim.physics import Cuts, build_tables
 from hepfastsim.fullsim.transport import ELECTRON, PHOTON, POSITRON, simulate_batch
-from hepfastsim.geometry.binning import Binning, builtin_binning, load_binning
+from hepfastsim.geometry.binning import CELL_THRESHOLD_MEV, Binning, get_binning
 from hepfastsim.geometry.detector import Detector, calochallenge_ds2
 
 PTYPE_OF_PDG = {11: ELECTRON, -11: POSITRON, 22: PHOTON}
-CELL_THRESHOLD_MEV = 15.15e-3
 
 
 @dataclass
@@ -71,9 +70,7 @@ class FullSim:
 
     def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", cuts: Cuts | None = None):
         self.detector = detector or calochallenge_ds2()
-        self.binning = binning if isinstance(binning, Binning) else (
-            builtin_binning(str(binning)) if str(binning) in ("demo",) else load_binning(binning)
-        )
+        self.binning = get_binning(binning)
         self.ro_group = self.detector.readout_group(self.binning.n_layers)
         self.cuts = cuts or Cuts()
         self.tables = build_tables(self.detector.materials, self.cuts)
@@ -114,7 +111,7 @@ class FullSim:
             np.full(n, PTYPE_OF_PDG[pdg], dtype=np.int64), energies,
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_group,
-            t.grid, t.dedx, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair,
+            t.grid, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair,
             t.x0, t.n_el, t.samp_z, t.samp_fc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         vox[vox < threshold] = 0.0

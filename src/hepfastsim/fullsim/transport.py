@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from hepfastsim.fullsim.physics import ME, brems_shape, pair_shape, screening_phi
+from hepfastsim.fullsim.physics import ME, bhabha_coefficients, brems_shape, pair_shape, screening_phi
 
 ELECTRON, POSITRON, PHOTON = 0, 1, 2
 STACK_SIZE = 4096
@@ -76,6 +76,38 @@ def _rotate(ux: float, uy: float, uz: float, cost: float, phi: float) -> tuple:
     return nx / n, ny / n, nz / n
 
 
+@njit(cache=True)
+def _distance_to_boundary(z: float, uz: float, lay: int, z_front: np.ndarray, z_back: np.ndarray) -> float:
+    """Path length (mm) along the direction to the front or back face of the current layer."""
+    if uz > 0:
+        return (z_back[lay] - z) / uz
+    if uz < 0:
+        return (z_front[lay] - z) / uz
+    return 1e30
+
+
+@njit(cache=True)
+def _cross(forward: bool, lay: int, z_front: np.ndarray, z_back: np.ndarray) -> tuple:
+    """(z on the crossed face, index of the next layer) for a particle leaving layer lay."""
+    if forward:
+        return z_back[lay], lay + 1
+    return z_front[lay], lay - 1
+
+
+@njit(cache=True)
+def _push(s_type, s_e, s_pos, s_dir, s_lay, top, ptype, e, x, y, z, ux, uy, uz, lay) -> tuple:
+    """Put a particle on the stack. Returns (new height, energy lost): when the stack is full the
+    particle is not stored and its energy (+2 m_e for a positron) is returned to be booked below cut."""
+    if top >= STACK_SIZE:
+        return top, e + (2.0 * ME if ptype == POSITRON else 0.0)
+    s_type[top] = ptype
+    s_e[top] = e
+    s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
+    s_dir[top, 0], s_dir[top, 1], s_dir[top, 2] = ux, uy, uz
+    s_lay[top] = lay
+    return top + 1, 0.0
+
+
 @njit(cache=True, inline="always")
 def _tsai_cost(e_total: float) -> float:
     """Polar angle cosine of a brems photon / pair lepton (modified Tsai distribution, Geant4)."""
@@ -90,9 +122,11 @@ def _tsai_cost(e_total: float) -> float:
 
 
 @njit(cache=True)
-def _score(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
-           r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial):
-    """Add a deposit in sensitive layer si at (x, y, z) to the readout voxels and diagnostics."""
+def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
+             r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial) -> float:
+    """Score a deposit of e MeV at (x, y, z) in sensitive layer si >= 0 into the readout voxels and
+    diagnostics; returns e for the sensitive-energy total. Callers skip absorber layers (si = -1)
+    themselves: a call per absorber step costs about 5 % of the simulation time."""
     si_layer[si] += e
     dx = x - (x0_entry + z * tx)
     dy = y - (y0_entry + z * ty)
@@ -102,7 +136,7 @@ def _score(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
         radial[ib] += e
     lay = si // ro_group
     if lay >= n_ro or r >= r_max[lay] or n_r[lay] == 0:
-        return
+        return e
     ir = 0
     while ir < n_r[lay] - 1 and r >= r_edges[lay, ir + 1]:
         ir += 1
@@ -111,12 +145,13 @@ def _score(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
     if ia >= na:
         ia = na - 1
     voxels[offs[lay] + ia * n_r[lay] + ir] += e
+    return e
 
 
 @njit(cache=True)
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_group,
-                 grid, dedx, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
+                 grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
                  x0, n_el, samp_z, samp_fc, cuts,
                  r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial, totals):
@@ -134,13 +169,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
     s_pos = np.empty((STACK_SIZE, 3))
     s_dir = np.empty((STACK_SIZE, 3))
     s_lay = np.empty(STACK_SIZE, np.int64)
-    top = 0
-    s_type[0] = ptype0
-    s_e[0] = t0
-    s_pos[0, 0], s_pos[0, 1], s_pos[0, 2] = x_entry, y_entry, 0.0
-    s_dir[0, 0], s_dir[0, 1], s_dir[0, 2] = ux0, uy0, uz0
-    s_lay[0] = 0
-    top = 1
+    top, _ = _push(s_type, s_e, s_pos, s_dir, s_lay, 0, ptype0, t0, x_entry, y_entry, 0.0, ux0, uy0, uz0, 0)
     dep = 0.0
     esc = 0.0
     below = 0.0
@@ -159,9 +188,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 if t <= g_track:
                     below += t
                     if lsens[lay] >= 0:
-                        sens += t
-                        _score(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
-                               r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
+                        sens += _deposit(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                                         r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                     break
                 m = lmat[lay]
                 mu_c = _lookup(mu_compton[m], log_e0, inv_dlog, t)
@@ -169,22 +197,12 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 mu_pp = _lookup(mu_pair[m], log_e0, inv_dlog, t) if t > 2.0 * ME else 0.0
                 mu_tot = mu_c + mu_ph + mu_pp
                 s_int = n_lambda / mu_tot
-                if uz > 0:
-                    s_geo = (z_back[lay] - z) / uz
-                elif uz < 0:
-                    s_geo = (z_front[lay] - z) / uz
-                else:
-                    s_geo = 1e30
+                s_geo = _distance_to_boundary(z, uz, lay, z_front, z_back)
                 if s_geo < s_int:
                     x += s_geo * ux
                     y += s_geo * uy
                     n_lambda -= s_geo * mu_tot
-                    if uz > 0:
-                        z = z_back[lay]
-                        lay += 1
-                    else:
-                        z = z_front[lay]
-                        lay -= 1
+                    z, lay = _cross(uz > 0, lay, z_front, z_back)
                     if lay < 0 or lay >= n_layers:
                         esc += t
                         break
@@ -226,15 +244,10 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     py = t * uy - e_gam * gy
                     pz = t * uz - e_gam * gz
                     pn = np.sqrt(px * px + py * py + pz * pz)
-                    if t_el > 0.0 and top < STACK_SIZE:
-                        s_type[top] = ELECTRON
-                        s_e[top] = t_el
-                        s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
-                        s_dir[top, 0], s_dir[top, 1], s_dir[top, 2] = px / pn, py / pn, pz / pn
-                        s_lay[top] = lay
-                        top += 1
-                    elif t_el > 0.0:
-                        below += t_el
+                    if t_el > 0.0:
+                        top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, ELECTRON, t_el, x, y, z,
+                                          px / pn, py / pn, pz / pn, lay)
+                        below += lost
                     t = e_gam
                     ux, uy, uz = gx, gy, gz
                     n_lambda = -np.log(np.random.random())
@@ -261,15 +274,9 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                         if q == 1:
                             phi += np.pi
                         dx_, dy_, dz_ = _rotate(ux, uy, uz, cst, phi)
-                        if top < STACK_SIZE:
-                            s_type[top] = POSITRON if q == 0 else ELECTRON
-                            s_e[top] = max(kin, 0.0)
-                            s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
-                            s_dir[top, 0], s_dir[top, 1], s_dir[top, 2] = dx_, dy_, dz_
-                            s_lay[top] = lay
-                            top += 1
-                        else:
-                            below += max(kin, 0.0) + (2.0 * ME if q == 0 else 0.0)
+                        top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, POSITRON if q == 0 else ELECTRON,
+                                          max(kin, 0.0), x, y, z, dx_, dy_, dz_, lay)
+                        below += lost
                     t = 0.0
                     break
             if ptype == PHOTON:
@@ -277,29 +284,21 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
         # ---------------- electron / positron ----------------
         q = 1 if ptype == POSITRON else 0
         n_lambda = -np.log(np.random.random())
-        alive = True
-        while alive:
+        while True:
             if t <= e_track:
                 below += t
                 if lsens[lay] >= 0:
-                    sens += t
-                    _score(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
-                           r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
+                    sens += _deposit(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                                     r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                 break
             m = lmat[lay]
-            loss = _lookup(dedx[q, m], log_e0, inv_dlog, t)
             rng = _lookup(range_[q, m], log_e0, inv_dlog, t)
             mu_b = _lookup(mu_brems[m], log_e0, inv_dlog, t) if t > k_cut else 0.0
             mu_d = _lookup(mu_delta[q, m], log_e0, inv_dlog, t)
             mu_tot = mu_b + mu_d
             s_int = n_lambda / mu_tot if mu_tot > 0 else 1e30
             s_loss = max(0.2 * rng, 0.05) if rng > 0.05 else rng
-            if uz > 0:
-                s_geo = (z_back[lay] - z) / uz
-            elif uz < 0:
-                s_geo = (z_front[lay] - z) / uz
-            else:
-                s_geo = 1e30
+            s_geo = _distance_to_boundary(z, uz, lay, z_front, z_back)
             step = min(s_int, s_loss, s_geo, rng)
             forward = uz > 0
             kind = 0  # 0 continuous, 1 boundary, 2 discrete
@@ -324,9 +323,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             xm, ym, zm = x + 0.5 * step * ux, y + 0.5 * step * uy, z + 0.5 * step * uz
             dep += de
             if lsens[lay] >= 0:
-                sens += de
-                _score(de, xm, ym, zm, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
-                       r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
+                sens += _deposit(de, xm, ym, zm, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                                 r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
             t_mid = max(t - 0.5 * de, 1e-6)
             t -= de
             # multiple scattering (Highland) with correlated lateral displacement
@@ -353,17 +351,11 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 break
             if kind == 1:
                 n_lambda -= step * mu_tot
-                if forward:
-                    z = z_back[lay]
-                    lay += 1
-                else:
-                    z = z_front[lay]
-                    lay -= 1
+                z, lay = _cross(forward, lay, z_front, z_back)
                 if lay < 0 or lay >= n_layers:
                     esc += t + (2.0 * ME if ptype == POSITRON else 0.0)
-                    t = 0.0
-                    alive = False
-                    ptype = -1
+                    ptype = -1  # escaped: no annihilation
+                    break
                 continue
             if kind == 2:
                 if np.random.random() * mu_tot < mu_b:
@@ -379,15 +371,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                             break
                     cst = _tsai_cost(e_tot)
                     gx, gy, gz = _rotate(ux, uy, uz, cst, 2.0 * np.pi * np.random.random())
-                    if top < STACK_SIZE:
-                        s_type[top] = PHOTON
-                        s_e[top] = k
-                        s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
-                        s_dir[top, 0], s_dir[top, 1], s_dir[top, 2] = gx, gy, gz
-                        s_lay[top] = lay
-                        top += 1
-                    else:
-                        below += k
+                    top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, PHOTON, k, x, y, z, gx, gy, gz, lay)
+                    below += lost
                     t -= k
                 elif delta_cut < (0.5 * t if q == 0 else t):
                     # Moller / Bhabha delta ray (Geant4 G4MollerBhabhaModel sampling)
@@ -409,14 +394,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                                 break
                     else:
                         xmax = 1.0
-                        yb = 1.0 / (1.0 + gam)
-                        y2 = yb * yb
-                        y12 = 1.0 - 2.0 * yb
-                        b1 = 2.0 - y2
-                        b2 = y12 * (3.0 + y2)
-                        y122 = y12 * y12
-                        b4 = y122 * y12
-                        b3 = b4 + y122
+                        b1, b2, b3, b4 = bhabha_coefficients(gam)
                         yy = xmax * xmax
                         grej = 1.0 + (yy * yy * b4 - xmin * xmin * xmin * b3 + yy * b2 - xmin * b1) * beta2
                         for _trial in range(MAX_TRIALS):
@@ -434,15 +412,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     pd = np.sqrt(t_d * (t_d + 2.0 * ME))
                     px, py, pz = p0 * ux - pd * dx_, p0 * uy - pd * dy_, p0 * uz - pd * dz_
                     pn = np.sqrt(px * px + py * py + pz * pz)
-                    if top < STACK_SIZE:
-                        s_type[top] = ELECTRON
-                        s_e[top] = t_d
-                        s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
-                        s_dir[top, 0], s_dir[top, 1], s_dir[top, 2] = dx_, dy_, dz_
-                        s_lay[top] = lay
-                        top += 1
-                    else:
-                        below += t_d
+                    top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, ELECTRON, t_d, x, y, z, dx_, dy_, dz_, lay)
+                    below += lost
                     t -= t_d
                     if pn > 0:
                         ux, uy, uz = px / pn, py / pn, pz / pn
@@ -455,17 +426,9 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             sint = np.sqrt(1.0 - cost * cost)
             phi = 2.0 * np.pi * np.random.random()
             for sgn in (1.0, -1.0):
-                if top < STACK_SIZE:
-                    s_type[top] = PHOTON
-                    s_e[top] = ME
-                    s_pos[top, 0], s_pos[top, 1], s_pos[top, 2] = x, y, z
-                    s_dir[top, 0] = sgn * sint * np.cos(phi)
-                    s_dir[top, 1] = sgn * sint * np.sin(phi)
-                    s_dir[top, 2] = sgn * cost
-                    s_lay[top] = lay
-                    top += 1
-                else:
-                    below += ME
+                top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, PHOTON, ME, x, y, z,
+                                  sgn * sint * np.cos(phi), sgn * sint * np.sin(phi), sgn * cost, lay)
+                below += lost
     totals[0] = dep
     totals[1] = esc
     totals[2] = below
@@ -475,7 +438,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
 @njit(cache=True, parallel=True)
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
                    z_front, z_back, lmat, lsens, ro_group,
-                   grid, dedx, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
+                   grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
                    x0, n_el, samp_z, samp_fc, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
     """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 4)."""
@@ -487,7 +450,7 @@ def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
     for i in prange(n):
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
                      z_front, z_back, lmat, lsens, ro_group,
-                     grid, dedx, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
+                     grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
                      x0, n_el, samp_z, samp_fc, cuts,
                      r_edges, n_r, n_a, offs, r_max,
                      voxels[i], si_layer[i], radial[i], totals[i])
