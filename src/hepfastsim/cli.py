@@ -39,10 +39,10 @@ def friendly(fn):
 def resolve_binning(binning: Optional[str], data_file: Optional[Path] = None):
     """Binning from --binning (XML path or 'demo'), else from the file's 'binning' attribute, else by voxel count."""
     from hepfastsim.data.calo_io import file_summary
-    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, load_binning
+    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning
 
     if binning:
-        return builtin_binning(binning) if binning in BUILTIN else load_binning(binning)
+        return get_binning(binning)
     if data_file is not None:
         s = file_summary(data_file)
         name = s["attrs"].get("binning")
@@ -60,7 +60,7 @@ def resolve_binning(binning: Optional[str], data_file: Optional[Path] = None):
 def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning XML to check against")) -> None:
     """Summary of a CaloChallenge HDF5 file: events, voxels, energy range, matching geometry."""
     from hepfastsim.data.calo_io import file_summary
-    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, load_binning
+    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning, load_binning
 
     s = file_summary(file)
     typer.echo(f"file:      {file}")
@@ -69,8 +69,9 @@ def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning X
     typer.echo(f"energy:    {s['energy_min_MeV']:.6g} - {s['energy_max_MeV']:.6g} MeV")
     if s["extras"]:
         typer.echo(f"extras:    {', '.join(s['extras'])}")
-    cands = [load_binning(binning)] if binning else [builtin_binning(b) for b in BUILTIN]
-    shared = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "calochallenge"
+    cands = [get_binning(binning)] if binning else [builtin_binning(b) for b in BUILTIN]
+    # in a source checkout, also try the CaloChallenge XMLs of the shared/ folder beside it
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "calochallenge"
     if not binning and shared.exists():
         cands += [load_binning(p) for p in sorted(shared.glob("*.xml"))]
     match = [b.name for b in cands if b.n_voxels == s["voxels"]]
@@ -151,21 +152,16 @@ def train(
     cfg = _load_yaml(config)
     _require_calo(task)
     from hepfastsim.data.calo_io import read_showers
-    from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
+    from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
 
     b = resolve_binning(binning, data)
     ds = read_showers(data, binning=b)
     if holdout_energy:
         keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
         ds = ds.subset(keep)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(ds))
-    nv = int(val_fraction * len(ds))
-    tr, va = calo_samples(ds.subset(np.sort(perm[nv:]))), calo_samples(ds.subset(np.sort(perm[:nv])))
-    spec = calo_spec(b)
-    if model == "flow":
-        cfg.setdefault("layer_slices", layer_slices(b))
-    gen = get_family(model)(spec, **cfg)
+    i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
+    tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
+    gen = get_family(model)(calo_spec(b), **cfg)
     t0 = time.time()
     log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv,
                   resume=out if resume else None, checkpoint=out)
@@ -197,11 +193,12 @@ def generate(
         raise HepFastSimError(f"{out} exists; pass --overwrite to replace it")
     _require_calo(gen.spec.task)
     if like is not None:
-        import h5py
-
-        file_summary(like)
-        with h5py.File(like, "r") as f:
-            e = f["incident_energies"][:].reshape(-1)
+        s = file_summary(like)
+        if s["voxels"] != gen.spec.n_features:
+            raise HepFastSimError(f"{like} has {s['voxels']} voxels but the model generates {gen.spec.n_features}")
+        if "geometry_id" in s["attrs"]:
+            gen.check_geometry(s["attrs"]["geometry_id"], s["attrs"].get("binning", ""))
+        e = s["energies_MeV"]
     elif energies is not None:
         e = sample_energies(energies, n, np.random.default_rng(seed))
     else:

@@ -11,14 +11,13 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from hepfastsim.bench.timing import time_fullsim, time_generator
-from hepfastsim.data.calo_io import ShowerDataset, read_showers, write_showers
+from hepfastsim.data.calo_io import ShowerDataset, file_summary, read_showers, write_showers
 from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family
-from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
+from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
 from hepfastsim.validation.evaluate import evaluate
 from hepfastsim.validation.report import write_report
 
@@ -38,11 +37,7 @@ def demo_data(out: Path, n_train: int, n_test: int, seed: int = 0, progress: boo
     paths = []
     for name, n, s in (("fullsim_train.h5", n_train, seed), ("fullsim_test.h5", n_test, seed + 1000)):
         p = out / name
-        done = 0
-        if p.exists():
-            from hepfastsim.data.calo_io import file_summary
-
-            done = file_summary(p)["events"]
+        done = file_summary(p)["events"] if p.exists() else 0
         if done < n:
             print(f"simulating {n} showers -> {p} (cached for later runs)")
             stats = fs.simulate_to_file(p, n, DEMO_ENERGIES, "e-", seed=s, resume=p.exists(), progress=progress)
@@ -58,15 +53,12 @@ def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 
     b = fs.binning
     ds = read_showers(train_p, binning=b, max_events=n_train)
     test = read_showers(test_p, binning=b, max_events=n_test)
-    perm = np.random.default_rng(seed).permutation(len(ds))
-    nv = len(ds) // 10
+    i_tr, i_va = train_val_split(len(ds), 0.1, seed)
     cfg = family_config(model)
     cfg["time_limit_s"] = minutes * 60
-    if model == "flow":
-        cfg["layer_slices"] = layer_slices(b)
     gen = get_family(model)(calo_spec(b), **cfg)
-    print(f"training {model} for at most {minutes:.1f} min on {len(ds) - nv} showers")
-    log = gen.fit(calo_samples(ds.subset(np.sort(perm[nv:]))), calo_samples(ds.subset(np.sort(perm[:nv]))), seed=seed)
+    print(f"training {model} for at most {minutes:.1f} min on {len(i_tr)} showers")
+    log = gen.fit(calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va)), seed=seed)
     ckpt = gen.save(out / f"model_{model}.pt")
     t0 = time.perf_counter()
     x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)

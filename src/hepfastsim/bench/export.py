@@ -8,19 +8,18 @@ same latent inputs. ``quantize`` applies onnxruntime's dynamic INT8 quantisation
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.fileio import atomic_output
 from hepfastsim.models.base import Generator, TorchGenerator
 
 
 class _Wrapped(torch.nn.Module):
-    """conditions + latent -> preprocessed response, for tracing."""
+    """(standardised conditions, latent) -> preprocessed response: the family's ``decode``, for tracing."""
 
     def __init__(self, model: TorchGenerator):
         super().__init__()
@@ -28,20 +27,7 @@ class _Wrapped(torch.nn.Module):
         self.net = model.ema.module
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        fam = self.model.family
-        if fam == "fm":
-            from hepfastsim.models.flow_matching import integrate
-
-            return integrate(self.net, z, c, int(self.model.config["steps"]))
-        if fam == "vae":
-            return self.net.dec(torch.cat([z, c], 1))
-        if fam == "gan":
-            return self.net.gen(torch.cat([z, c], 1))
-        raise HepFastSimError(f"ONNX export is not available for family {fam!r}")
-
-
-def latent_dim(model: TorchGenerator) -> int:
-    return model.spec.n_features if model.family == "fm" else int(model.config["latent"])
+        return self.model.decode(self.net, c, z)
 
 
 def torch_from_latent(model: TorchGenerator, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -54,22 +40,16 @@ def torch_from_latent(model: TorchGenerator, conditions: np.ndarray, z: np.ndarr
 
 def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
     """Write model.onnx with inputs 'conditions' (B, C) standardised and 'latent' (B, Z); output 'response'."""
-    if not isinstance(model, TorchGenerator) or model.family not in ("fm", "vae", "gan"):
-        raise HepFastSimError(f"ONNX export supports families fm, vae, gan; got {model.family!r}")
+    if not isinstance(model, TorchGenerator) or type(model).decode is TorchGenerator.decode:
+        raise HepFastSimError(f"ONNX export needs a family with a latent decoder (fm, vae, gan); got {model.family!r}")
     path = Path(path)
     wrapped = _Wrapped(model).eval()
     c = torch.zeros(2, len(model.spec.condition_names))
-    z = torch.zeros(2, latent_dim(model))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".onnx", dir=path.parent if path.parent.exists() else None)
-    os.close(fd)
-    try:
-        torch.onnx.export(wrapped, (c, z), tmp, input_names=["conditions", "latent"], output_names=["response"],
+    z = torch.zeros(2, model.latent_dim())
+    with atomic_output(path) as tmp:
+        torch.onnx.export(wrapped, (c, z), str(tmp), input_names=["conditions", "latent"], output_names=["response"],
                           dynamic_axes={"conditions": {0: "batch"}, "latent": {0: "batch"}, "response": {0: "batch"}},
                           opset_version=opset, dynamo=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -77,7 +57,8 @@ def quantize(onnx_path: str | Path, out_path: str | Path) -> Path:
     """Dynamic INT8 quantisation of the weights (onnxruntime.quantization)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(onnx_path), str(out_path), weight_type=QuantType.QInt8)
+    with atomic_output(out_path) as tmp:
+        quantize_dynamic(str(onnx_path), str(tmp), weight_type=QuantType.QInt8)
     return Path(out_path)
 
 
@@ -92,7 +73,7 @@ class OnnxSampler:
             opts.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.model = model
-        self.zdim = latent_dim(model)
+        self.zdim = model.latent_dim()
 
     def run_latent(self, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
         c = self.model._check_conditions(conditions)

@@ -13,8 +13,10 @@ import torch
 from hepfastsim.models.base import Generator
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
+def _median_time(fn, repeats: int, warmup: bool = True) -> float:
+    """Median wall time of fn over repeats calls, after one untimed warm-up call."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -28,8 +30,7 @@ def time_generator(model: Generator, energies_mev: float | np.ndarray = 10_000.0
     """ms per shower for each batch size (median of repeats), peak RSS in MB and the device used."""
     out = {}
     for b in batch_sizes:
-        c = np.broadcast_to(np.asarray(energies_mev, np.float64).reshape(-1), (b,)).copy() if np.ndim(energies_mev) == 0 \
-            else np.resize(np.asarray(energies_mev, np.float64), b)
+        c = np.resize(np.asarray(energies_mev, np.float64).reshape(-1), b)
         fn = (lambda c=c: model.sample(c, batch_size=b, seed=0)) if backend is None else (lambda c=c: backend(c, b))
         reps = repeats if b < 10_000 else max(2, repeats // 2)
         if b == 1:
@@ -46,12 +47,5 @@ def time_generator(model: Generator, energies_mev: float | np.ndarray = 10_000.0
 def time_fullsim(fullsim, energies_mev=(1_000.0, 10_000.0, 100_000.0), n: int = 20, particle: str = "e-") -> dict:
     """Built-in full simulation: ms per shower (all cores) at each energy, median of 3 batches of n."""
     fullsim.run(np.full(2, 1000.0), particle, seed=0)  # compile / warm-up
-    res = {}
-    for e in energies_mev:
-        times = []
-        for rep in range(3):
-            t0 = time.perf_counter()
-            fullsim.run(np.full(n, e), particle, seed=rep)
-            times.append(time.perf_counter() - t0)
-        res[float(e)] = 1000.0 * float(np.median(times)) / n
-    return res
+    return {float(e): 1000.0 * _median_time(lambda e=e: fullsim.run(np.full(n, e), particle, seed=1), 3, warmup=False) / n
+            for e in energies_mev}

@@ -11,8 +11,6 @@ resizes in place and is how an interrupted simulation resumes.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import h5py
 import numpy as np
 
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.fileio import atomic_output
 from hepfastsim.geometry.binning import Binning
 
 EXTRA_KEYS = ("particle", "theta", "phi", "engine")
@@ -103,7 +102,8 @@ def _check_keys(f: h5py.File, path: str | Path) -> None:
 
 
 def file_summary(path: str | Path) -> dict:
-    """Events, voxels, energy range and extras of a shower file, read without loading the showers."""
+    """Events, voxels, incident energies and their range, extras and attributes of a shower file,
+    read without loading the showers."""
     with _open(path) as f:
         _check_keys(f, path)
         e = f["incident_energies"][:].reshape(-1)
@@ -111,6 +111,7 @@ def file_summary(path: str | Path) -> dict:
         return {
             "events": int(n),
             "voxels": int(v),
+            "energies_MeV": e,
             "energy_min_MeV": float(e.min()) if len(e) else float("nan"),
             "energy_max_MeV": float(e.max()) if len(e) else float("nan"),
             "extras": [k for k in EXTRA_KEYS if k in f],
@@ -169,15 +170,6 @@ def read_showers(
     )
 
 
-def _atomic_target(path: Path, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
-        raise HepFastSimError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_showers(
     path: str | Path,
     data: ShowerDataset,
@@ -189,14 +181,9 @@ def write_showers(
     """Write a dataset in CaloChallenge format atomically (temp file + rename)."""
     path = Path(path)
     validate_arrays(data.energies, data.showers, source=str(path))
-    tmp = _atomic_target(path, overwrite)
-    try:
+    with atomic_output(path, overwrite) as tmp:
         with ShowerWriter(tmp, n_voxels=data.n_voxels, attrs=attrs, extras=tuple(data.extras), dtype=dtype) as w:
             w.append(data)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -1,5 +1,5 @@
 """Detector descriptions: CaloChallenge readout binning and the layered absorber/sensor stack."""
 
-from hepfastsim.geometry.binning import Binning, builtin_binning, load_binning
+from hepfastsim.geometry.binning import Binning, builtin_binning, get_binning, load_binning
 
-__all__ = ["Binning", "builtin_binning", "load_binning"]
+__all__ = ["Binning", "builtin_binning", "get_binning", "load_binning"]

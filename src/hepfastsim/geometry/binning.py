@@ -22,6 +22,7 @@ from hepfastsim.errors import HepFastSimError
 BUILTIN = {
     "demo": "binning_demo.xml",
 }
+CELL_THRESHOLD_MEV = 15.15e-3  # CaloChallenge dataset-2 cell threshold (15.15 keV)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,6 @@ def load_binning(path: str | Path) -> Binning:
     """Read a CaloChallenge binning XML (``<Bins><Bin name=...><Layer r_edges=... n_bin_alpha=.../>``)."""
     path = Path(path)
     if not path.exists():
-        if str(path) in BUILTIN:
-            return builtin_binning(str(path))
         raise HepFastSimError(f"binning file not found: {path}")
     try:
         root = ET.parse(path).getroot()
@@ -144,6 +143,13 @@ def load_binning(path: str | Path) -> Binning:
         r_edges=tuple(r_edges),
         n_alpha=tuple(n_alpha),
     )
+
+
+def get_binning(binning: "str | Path | Binning") -> Binning:
+    """A Binning as given, a built-in one by name ('demo'), or one read from a CaloChallenge XML path."""
+    if isinstance(binning, Binning):
+        return binning
+    return builtin_binning(str(binning)) if str(binning) in BUILTIN else load_binning(binning)
 
 
 def builtin_binning(name: str) -> Binning:

@@ -1,18 +1,18 @@
 """The generator interface, the shared training loop, EMA weights and checkpoints.
 
-A family is one file: a subclass of ``Generator`` (non-neural, like the shower library)
-or of ``TorchGenerator`` that implements ``build`` (the networks), ``train_step`` (one
-optimisation step on a batch, preprocessed), ``val_loss`` and ``generate`` (latent noise ->
-preprocessed responses). Everything else (preprocessing, batching, EMA, early stopping,
-resumable checkpoints, progress bar, CSV loss log, seeds) lives here once.
+A family is one file: a subclass of ``Generator`` (non-neural, like the shower library,
+implementing ``fit`` and ``sample``) or of ``TorchGenerator`` that implements ``build`` (the
+networks), ``loss`` (the training objective on a preprocessed batch) and either ``decode``
+(latent noise -> preprocessed responses; also what ONNX export traces) or ``generate``.
+Adversarial families override ``train_step``/``val_loss`` instead of ``loss``. Everything else
+(preprocessing, batching, EMA, early stopping, resumable checkpoints, progress bar, CSV loss
+log, seeds) lives here once.
 """
 
 from __future__ import annotations
 
+import abc
 import csv
-import io
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from tqdm import tqdm
 from hepfastsim import __version__
 from hepfastsim.data.preprocessing import ConditionTransform, ResponseTransform
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.fileio import atomic_output
 
 FAMILIES: dict[str, type["Generator"]] = {}
 
@@ -43,6 +44,13 @@ class TaskSpec:
     log_conditions: tuple[bool, ...] = (True,)
     threshold: float = 0.0          # readout threshold applied to generated responses
     shape: tuple[int, ...] = ()     # e.g. (pads, time) for TPC
+    groups: tuple[tuple[int, int], ...] = ()  # (start, stop) feature ranges, e.g. calorimeter layers
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TaskSpec":
+        """Inverse of dataclasses.asdict (lists back to tuples), for checkpoints."""
+        return cls(**{**d, "condition_names": tuple(d["condition_names"]), "log_conditions": tuple(d["log_conditions"]),
+                      "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ()))})
 
 
 @dataclass
@@ -71,11 +79,12 @@ class TrainLog:
     stopped_early: bool = False
 
 
-class Generator:
+class Generator(abc.ABC):
     """Base class: one interface for every family (scikit-learn style)."""
 
     family: ClassVar[str] = ""
-    defaults: ClassVar[dict] = {}
+    defaults: ClassVar[dict] = {}                     # options of one family
+    common_defaults: ClassVar[dict] = {"eps": 1e-6}   # options every family of this kind accepts
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -83,10 +92,11 @@ class Generator:
             FAMILIES[cls.family] = cls
 
     def __init__(self, spec: TaskSpec | None = None, **config) -> None:
-        unknown = set(config) - set(self.defaults) - set(TorchGenerator.common_defaults)
+        allowed = {**self.common_defaults, **self.defaults}
+        unknown = set(config) - set(allowed)
         if unknown:
             raise HepFastSimError(f"unknown option(s) for model {self.family!r}: {sorted(unknown)}")
-        self.config = {**TorchGenerator.common_defaults, **self.defaults, **config}
+        self.config = {**allowed, **config}
         self.spec = spec
         self.x_tf: ResponseTransform | None = None
         self.c_tf: ConditionTransform | None = None
@@ -121,18 +131,27 @@ class Generator:
         return c
 
     # -- interface
+    @abc.abstractmethod
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
-            progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None) -> TrainLog:
-        raise NotImplementedError
+            progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
+            checkpoint: str | Path | None = None) -> TrainLog:
+        """Learn p(responses | conditions) from train (val for early stopping where the family uses it)."""
 
+    @abc.abstractmethod
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
-        raise NotImplementedError
+        """One response per condition row, in physical units; the same seed gives the same output."""
 
     def _extra_state(self) -> dict:
         return {}
 
-    def _load_extra_state(self, state: dict) -> None:
+    def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
         pass
+
+    def _restore(self, state: dict) -> None:
+        """Preprocessing constants and training log from a checkpoint dict."""
+        self.x_tf = ResponseTransform.from_state(state["x_tf"])
+        self.c_tf = ConditionTransform.from_state(state["c_tf"])
+        self.log = TrainLog(**state["log"])
 
     def save(self, path: str | Path) -> Path:
         """One file with config, task spec, preprocessing constants, weights and package version (atomic write)."""
@@ -144,15 +163,8 @@ class Generator:
             "log": asdict(self.log), **self._extra_state(),
         }
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_output(path) as tmp:
             torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod
@@ -162,13 +174,8 @@ class Generator:
         klass = get_family(family)
         if cls is not Generator and not issubclass(klass, cls):
             raise HepFastSimError(f"{path} holds a {family!r} model, not {cls.family!r}")
-        spec = state["spec"]
-        spec = TaskSpec(**{**spec, "condition_names": tuple(spec["condition_names"]),
-                           "log_conditions": tuple(spec["log_conditions"]), "shape": tuple(spec["shape"])})
-        model = klass(spec, **{k: v for k, v in state["config"].items()})
-        model.x_tf = ResponseTransform.from_state(state["x_tf"])
-        model.c_tf = ConditionTransform.from_state(state["c_tf"])
-        model.log = TrainLog(**state["log"])
+        model = klass(TaskSpec.from_dict(state["spec"]), **state["config"])
+        model._restore(state)
         model._load_extra_state(state)
         return model
 
@@ -225,8 +232,8 @@ class TorchGenerator(Generator):
     """Neural families: the shared training loop with EMA, early stopping and resumable checkpoints."""
 
     common_defaults: ClassVar[dict] = {
-        "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
-        "eps": 1e-6, "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0, "grad_clip": 0.0,
+        **Generator.common_defaults, "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
+        "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0, "grad_clip": 0.0,
     }
 
     def __init__(self, spec: TaskSpec | None = None, **config) -> None:
@@ -238,15 +245,16 @@ class TorchGenerator(Generator):
         self.device = torch.device("cpu")
 
     # family hooks -------------------------------------------------------------
+    @abc.abstractmethod
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
-        raise NotImplementedError
+        """The family's networks as one module (moved to the device and EMA-averaged by the base class)."""
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.AdamW(self.net.parameters(), lr=self.config["lr"], weight_decay=self.config["weight_decay"])}
 
     def loss(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         """Training objective of single-optimiser families (random draws from gen when given)."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must implement loss() or override train_step() and val_loss()")
 
     def train_step(self, x: torch.Tensor, c: torch.Tensor, step: int) -> float:
         """One optimiser step on ``loss``; adversarial families override this."""
@@ -266,8 +274,18 @@ class TorchGenerator(Generator):
         g.manual_seed(0)
         return float(self.loss(net, x, c, g))
 
+    def latent_dim(self) -> int:
+        """Size of the Gaussian latent vector that ``decode`` maps to a response."""
+        return int(self.config["latent"])
+
+    def decode(self, net: torch.nn.Module, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Deterministic (standardised conditions, latent) -> preprocessed responses; ONNX export traces this."""
+        raise HepFastSimError(f"model family {self.family!r} has no latent decoder (no ONNX export)")
+
     def generate(self, net: torch.nn.Module, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        raise NotImplementedError
+        """Preprocessed responses for conditions c: Gaussian latent noise from gen through ``decode``."""
+        z = torch.randn(len(c), self.latent_dim(), generator=gen, device=c.device)
+        return self.decode(net, c, z)
 
     # shared machinery -----------------------------------------------------------
     def _pick_device(self) -> torch.device:
@@ -289,15 +307,18 @@ class TorchGenerator(Generator):
             checkpoint: str | Path | None = None) -> TrainLog:
         """Train on train (and early-stop on val). resume: a checkpoint written by a previous fit to continue."""
         if self.spec is None:
-            raise HepFastSimError("a TaskSpec is needed to fit (use fit_showers / fit_tpc helpers or pass spec=)")
+            raise HepFastSimError("a TaskSpec is needed to fit: pass spec= (e.g. hepfastsim.tasks.calo_spec(binning))")
         epochs = int(epochs or self.config["epochs"])
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         if resume and Path(resume).exists():
-            loaded = type(self).load(resume)
-            self.__dict__.update({k: loaded.__dict__[k] for k in ("x_tf", "c_tf", "log", "config", "spec")})
+            state = read_checkpoint(resume)
+            if state["family"] != self.family:
+                raise HepFastSimError(f"{resume} holds a {state['family']!r} model, cannot resume it as {self.family!r}")
+            self.spec, self.config = TaskSpec.from_dict(state["spec"]), state["config"]
+            self._restore(state)
             self._setup()
-            self._load_extra_state(read_checkpoint(resume), with_optim=True)
+            self._load_extra_state(state, with_optim=True)
         else:
             self._fit_transforms(train)
             self._setup()
@@ -382,7 +403,6 @@ class TorchGenerator(Generator):
 
     def _extra_state(self) -> dict:
         return {
-            "weights": self.ema.module.state_dict() if self.ema else None,
             "train_weights": self.net.state_dict() if self.net else None,
             "ema_state": self.ema.state_dict() if self.ema else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
@@ -395,7 +415,6 @@ class TorchGenerator(Generator):
         try:
             self.net.load_state_dict(state["train_weights"])
             self.ema.load_state_dict(state["ema_state"])
-            self.ema.module.load_state_dict(state["weights"])
         except (RuntimeError, KeyError, TypeError) as exc:
             raise HepFastSimError(f"checkpoint weights do not fit the {self.family!r} architecture: {str(exc).splitlines()[0]}") from None
         self.epoch = int(state.get("epoch", 0))

@@ -30,7 +30,8 @@ class TwoStageFlow(TorchGenerator):
     defaults: ClassVar[dict] = {"transforms": 4, "layer_slices": None, "grad_clip": 5.0}
 
     def _layers(self) -> list[tuple[int, int]]:
-        sl = self.config.get("layer_slices")
+        """Stage-1 variables: the layer_slices option, else the task's feature groups, else the whole response."""
+        sl = self.config.get("layer_slices") or self.spec.groups
         return [tuple(s) for s in sl] if sl else [(0, self.spec.n_features)]
 
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:

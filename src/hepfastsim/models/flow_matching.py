@@ -30,7 +30,7 @@ def integrate(net: _Velocity, z: torch.Tensor, c: torch.Tensor, steps: int) -> t
     x = z
     h = 1.0 / steps
     for i in range(steps):
-        t = torch.full((len(x),), i * h, dtype=x.dtype, device=x.device)
+        t = torch.zeros_like(x[:, 0]) + i * h  # batch size stays dynamic in a traced (ONNX) graph
         k1 = net(x, t, c)
         x = x + h * net(x + 0.5 * h * k1, t + 0.5 * h, c)
     return x
@@ -49,6 +49,9 @@ class FlowMatching(TorchGenerator):
         xt = (1 - t[:, None]) * z + t[:, None] * x
         return ((net(xt, t, c) - (x - z)) ** 2).mean()
 
-    def generate(self, net, c, gen):
-        z = torch.randn(len(c), self.spec.n_features, generator=gen, device=c.device)
+    def latent_dim(self) -> int:
+        return self.spec.n_features
+
+    def decode(self, net, c, z):
+        """The fixed-step ODE solve from noise z: deterministic, so ONNX export contains the sampler."""
         return integrate(net, z, c, int(self.config["steps"]))

@@ -17,7 +17,6 @@ from hepfastsim.models.base import TorchGenerator, mlp
 class _GAN(torch.nn.Module):
     def __init__(self, d: int, nc: int, latent: int, hidden: int, layers: int):
         super().__init__()
-        self.latent = latent
         self.gen = mlp(latent + nc, d, hidden, layers, act=lambda: torch.nn.LeakyReLU(0.2))
         self.critic = mlp(d + nc, 1 + nc, hidden, layers, act=lambda: torch.nn.LeakyReLU(0.2))
 
@@ -34,13 +33,12 @@ class GAN(TorchGenerator):
         return {"gen": torch.optim.Adam(self.net.gen.parameters(), lr=lr, betas=(0.5, 0.9)),
                 "critic": torch.optim.Adam(self.net.critic.parameters(), lr=lr, betas=(0.5, 0.9))}
 
-    def _fake(self, net, c, gen=None):
-        z = torch.randn(len(c), net.latent, generator=gen, device=c.device)
+    def decode(self, net, c, z):
         return net.gen(torch.cat([z, c], 1))
 
     def train_step(self, x, c, step):
         net, nc = self.net, c.shape[1]
-        fake = self._fake(net, c).detach()
+        fake = self.generate(net, c, None).detach()
         out_r = net.critic(torch.cat([x, c], 1))
         out_f = net.critic(torch.cat([fake, c], 1))
         a = torch.rand(len(x), 1, device=x.device)
@@ -54,7 +52,7 @@ class GAN(TorchGenerator):
         loss_c.backward()
         self.optimizers["critic"].step()
         if step % int(self.config["n_critic"]) == 0:
-            fake = self._fake(net, c)
+            fake = self.generate(net, c, None)
             out = net.critic(torch.cat([fake, c], 1))
             loss_g = -out[:, 0].mean() + self.config["aux_weight"] * ((out[:, 1:1 + nc] - c) ** 2).mean()
             self.optimizers["gen"].zero_grad()
@@ -67,9 +65,6 @@ class GAN(TorchGenerator):
         """Moment mismatch of generated vs validation responses (the critic loss is not a quality measure)."""
         g = torch.Generator(device=c.device)
         g.manual_seed(0)
-        fake = self._fake(net, c, g)
+        fake = self.generate(net, c, g)
         return float((fake.mean(0) - x.mean(0)).abs().mean() + (fake.std(0) - x.std(0)).abs().mean()
                      + (fake.mean(1) - x.mean(1)).abs().mean())
-
-    def generate(self, net, c, gen):
-        return self._fake(net, c, gen)

@@ -12,7 +12,6 @@ from hepfastsim.models.base import TorchGenerator, mlp
 class _VAE(torch.nn.Module):
     def __init__(self, d: int, nc: int, latent: int, hidden: int, layers: int):
         super().__init__()
-        self.latent = latent
         self.enc = mlp(d + nc, 2 * latent, hidden, layers)
         self.dec = mlp(latent + nc, d, hidden, layers)
 
@@ -31,6 +30,5 @@ class VAE(TorchGenerator):
         kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1).mean() / x.shape[1]
         return ((rec - x) ** 2).mean() + float(self.config["beta"]) * kl
 
-    def generate(self, net, c, gen):
-        z = torch.randn(len(c), net.latent, generator=gen, device=c.device)
+    def decode(self, net, c, z):
         return net.dec(torch.cat([z, c], 1))

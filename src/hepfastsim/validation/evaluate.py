@@ -11,17 +11,24 @@ import numpy as np
 from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import metrics as M
-from hepfastsim.validation.features import feature_matrix, high_level_features, local_maxima_per_layer
+from hepfastsim.validation.features import (
+    feature_matrix,
+    high_level_features,
+    local_maxima_per_layer,
+    per_layer_features,
+)
 
 
-def feature_histograms(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """1-D observables to histogram and score: name -> (reference values, generated values)."""
-    fr = high_level_features(ref.showers, ref.energies, binning)
-    fg = high_level_features(gen.showers, gen.energies, binning)
+def feature_histograms(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, fr: dict | None = None,
+                       fg: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """1-D observables to histogram and score: name -> (reference values, generated values).
+
+    fr, fg: ``high_level_features`` of ref and gen when already computed.
+    """
+    fr = fr if fr is not None else high_level_features(ref.showers, ref.energies, binning)
+    fg = fg if fg is not None else high_level_features(gen.showers, gen.energies, binning)
     out = {"E_tot/E_inc": (fr["e_ratio"], fg["e_ratio"])}
-    for key, layers in (("e_layer", binning.relevant_layers), ("ec_x", binning.alpha_binned_layers),
-                        ("ec_y", binning.alpha_binned_layers), ("width_x", binning.alpha_binned_layers),
-                        ("width_y", binning.alpha_binned_layers), ("sparsity", binning.relevant_layers)):
+    for key, layers in per_layer_features(binning).items():
         for i, l in enumerate(layers):
             out[f"{key}_{l}"] = (fr[key][:, i], fg[key][:, i])
     nz_r, nz_g = ref.showers[ref.showers > 0], gen.showers[gen.showers > 0]
@@ -37,14 +44,16 @@ def evaluate(
     ref.check_binning(binning)
     gen.check_binning(binning)
     result: dict = {"n_reference": len(ref), "n_generated": len(gen), "binning": binning.name}
-    hists = feature_histograms(ref, gen, binning)
+    fr = high_level_features(ref.showers, ref.energies, binning)
+    fg = high_level_features(gen.showers, gen.energies, binning)
+    hists = feature_histograms(ref, gen, binning, fr, fg)
     seps = {k: M.separation_power(r, g) for k, (r, g) in hists.items()}
     result["separation_power"] = seps
     result["separation_power_mean"] = float(np.mean(list(seps.values())))
     low = M.classifier_auc(M.low_level_inputs(ref.showers, ref.energies), M.low_level_inputs(gen.showers, gen.energies),
                            runs=classifier_runs, epochs=classifier_epochs, seed=seed)
-    xr, _ = feature_matrix(ref.showers, ref.energies, binning)
-    xg, _ = feature_matrix(gen.showers, gen.energies, binning)
+    xr, _ = feature_matrix(ref.showers, ref.energies, binning, fr)
+    xg, _ = feature_matrix(gen.showers, gen.energies, binning, fg)
     high = M.classifier_auc(xr, xg, runs=classifier_runs, epochs=classifier_epochs, seed=seed)
     result["classifier_low"] = low.as_dict()
     result["classifier_high"] = high.as_dict()

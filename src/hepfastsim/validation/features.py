@@ -61,22 +61,29 @@ def high_level_features(showers: np.ndarray, energies: np.ndarray, binning: Binn
     return feats
 
 
-def feature_matrix(showers: np.ndarray, energies: np.ndarray, binning: Binning) -> tuple[np.ndarray, list[str]]:
+def per_layer_features(binning: Binning) -> dict[str, list[int]]:
+    """The per-layer features of ``high_level_features`` and the layers each is defined for."""
+    alpha, relevant = binning.alpha_binned_layers, binning.relevant_layers
+    return {"e_layer": relevant, "ec_x": alpha, "ec_y": alpha, "width_x": alpha, "width_y": alpha, "sparsity": relevant}
+
+
+def feature_matrix(showers: np.ndarray, energies: np.ndarray, binning: Binning,
+                   feats: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
     """Flatten the features into one (N, F) matrix with column names, for FPD/KPD and classifiers.
 
     Layer energies enter as log10(E_layer + 1 keV) so that one hot layer does not dominate.
+    feats: the output of ``high_level_features`` for these showers, when already computed.
     """
-    f = high_level_features(showers, energies, binning)
+    f = feats if feats is not None else high_level_features(showers, energies, binning)
     cols, names = [], []
     cols.append(np.log10(energies.reshape(-1, 1)))
     names.append("log10_E_inc")
     cols.append(f["e_ratio"].reshape(-1, 1))
     names.append("E_tot/E_inc")
-    for key in ("e_layer", "ec_x", "ec_y", "width_x", "width_y", "sparsity"):
+    for key, layers in per_layer_features(binning).items():
         arr = f[key]
         if key == "e_layer":
             arr = np.log10(arr + 1e-3)
-        layers = binning.alpha_binned_layers if key in ("ec_x", "ec_y", "width_x", "width_y") else binning.relevant_layers
         cols.append(arr)
         names.extend(f"{key}_{l}" for l in layers)
     return np.concatenate(cols, axis=1), names

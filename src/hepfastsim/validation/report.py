@@ -6,8 +6,6 @@ import base64
 import html
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,14 +16,15 @@ import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hepfastsim.data.calo_io import ShowerDataset  # noqa: E402
+from hepfastsim.fileio import atomic_output  # noqa: E402
 from hepfastsim.geometry.binning import Binning  # noqa: E402
 from hepfastsim.validation.evaluate import feature_histograms  # noqa: E402
-from hepfastsim.validation.features import layer_energies, radial_profile  # noqa: E402
+from hepfastsim.validation.features import longitudinal_profile, radial_profile  # noqa: E402
 
 plt.style.use(hep.style.ROOT)
 
 
-def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band=None):
+def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None):
     lo, hi = np.nanpercentile(np.concatenate([ref, gen]), [0.5, 99.5])
     if hi <= lo:
         hi = lo + 1e-6
@@ -36,9 +35,6 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band=None):
     err = np.where(nr > 0, hr / np.sqrt(np.maximum(nr, 1)), 0)
     hep.histplot(hr, edges, ax=ax_top, label="reference", color="k", histtype="fill", alpha=0.25)
     hep.histplot(hg, edges, ax=ax_top, label="generated", color="C1", lw=2)
-    if band is not None:
-        lo_b, hi_b = band
-        ax_top.fill_between(edges[:-1], lo_b, hi_b, step="post", color="C1", alpha=0.3, label="ensemble band")
     ax_top.set_ylabel("density", fontsize=14)
     title = name if sep is None else f"{name}  (sep. power {sep:.3g})"
     ax_top.set_title(title, fontsize=13)
@@ -62,8 +58,7 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict,
-                 bands: dict | None = None) -> dict[str, bytes]:
+def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict) -> dict[str, bytes]:
     """All report figures as PNG bytes, keyed by file name."""
     figs: dict[str, bytes] = {}
     hists = feature_histograms(ref, gen, binning)
@@ -80,7 +75,7 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
         for i, name in enumerate(names):
             r, c = divmod(i, ncol)
             _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), *hists[name], name,
-                        sep=seps.get(name), band=(bands or {}).get(name))
+                        sep=seps.get(name))
         figs[f"hist_{group.replace('/', '_')}.png"] = _png(fig)
     # E_tot / E_inc per incident energy bin
     edges = np.unique(np.quantile(ref.energies, np.linspace(0, 1, 5)))
@@ -99,7 +94,7 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
     figs["e_ratio_per_energy.png"] = _png(fig)
     # profiles
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    lr, lg = layer_energies(ref.showers, binning).mean(0), layer_energies(gen.showers, binning).mean(0)
+    lr, lg = longitudinal_profile(ref.showers, binning), longitudinal_profile(gen.showers, binning)
     a1.step(binning.relevant_layers, lr, where="mid", color="k", label="reference")
     a1.step(binning.relevant_layers, lg, where="mid", color="C1", label="generated")
     a1.set_xlabel("layer", fontsize=12)
@@ -134,11 +129,11 @@ def _fmt(v) -> str:
 
 
 def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict,
-                 title: str = "hepfastsim validation report", bands: dict | None = None) -> Path:
+                 title: str = "hepfastsim validation report") -> Path:
     """Write report.html (self-contained), metrics.json and every PNG into out_dir; returns the HTML path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figs = make_figures(ref, gen, binning, metrics, bands=bands)
+    figs = make_figures(ref, gen, binning, metrics)
     for name, data in figs.items():
         _atomic_write(out / name, data)
     _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
@@ -175,7 +170,5 @@ th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}} img{{max-width:1
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,33 @@
+"""Atomic file output: every file hepfastsim writes appears whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hepfastsim.errors import HepFastSimError
+
+
+@contextmanager
+def atomic_output(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary file beside path; it replaces path only when the block succeeds, else it is removed.
+
+    With overwrite=False an existing path is refused before any work is done, so a user's
+    file is never lost or half-written.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise HepFastSimError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
