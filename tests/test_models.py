@@ -14,7 +14,7 @@ from hepfastsim.geometry.binning import builtin_binning, load_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
 
-from conftest import XML_DIR
+from conftest import XML_DIR, check_report_html
 
 FAMILIES = ["library", "vae", "gan", "flow", "fm"]
 B = builtin_binning("demo")
@@ -59,11 +59,69 @@ def test_library_energy_scaling(tiny):
     pick = order[[0, len(order) // 2, -1]]          # three showers of very different energy
     from hepfastsim.models.base import Samples
 
-    lib = get_family("library")(calo_spec(B), k=1)
+    lib = get_family("library")(calo_spec(B), k=1, energy_bins=0)
     lib.fit(Samples(train.x[pick], train.c[pick]))
     x = lib.sample(train.c[pick, 0] * 1.05, seed=0)
     kept = train.x[pick] > 0
     np.testing.assert_allclose(x[kept] / train.x[pick][kept], 1.05, rtol=1e-5)
+
+
+def test_library_bins_budget(tiny):
+    """The binned library stores at most per_bin showers per log-energy bin and answers from the request's bin."""
+    train, _ = tiny
+    lib = get_family("library")(calo_spec(B), energy_bins=2, per_bin=50)
+    lib.fit(train, seed=0)
+    assert len(lib.x_lib) == 100
+    mid = np.exp(lib.edges[1])
+    stored_ratio = lib.x_lib.sum(1) / lib.c_lib[:, 0]
+    low = lib.c_lib[:, 0] < mid
+    assert low.sum() == 50
+    for e_req, members in ((mid * 0.99, low), (mid * 1.01, ~low)):
+        got = lib.sample(np.full(100, e_req), seed=1).sum(1) / e_req
+        # each answer is a stored shower of the request's bin, scaled by E_req / E_stored (threshold losses < 1 %)
+        dist_in = np.abs(got[:, None] / stored_ratio[None, members] - 1).min(1)
+        assert np.all(dist_in < 0.01)
+        assert len(np.unique(np.round(got, 6))) > 20          # random members, not one shower
+
+
+def test_group_energy_transform_round_trip(tiny):
+    """forward -> inverse reproduces the showers when the layer energies are extra variables."""
+    from hepfastsim.data.preprocessing import ResponseTransform
+
+    train, _ = tiny
+    tf = ResponseTransform(eps=1e-6, threshold=15.15e-3, groups=layer_slices(B)).fit(train.x, train.c[:, 0])
+    assert tf.n_out == B.n_voxels + len(layer_slices(B))
+    back = tf.inverse(tf.forward(train.x, train.c[:, 0]), train.c[:, 0])
+    np.testing.assert_allclose(back, train.x, rtol=2e-4, atol=1e-6)
+    u = tf.forward(train.x, train.c[:, 0])
+    g0 = B.n_voxels                                   # first group variable: log(E_tot / E_inc + eps)
+    u[:, g0] -= np.log(2.0) / tf.std[g0]              # halve the total energy, keep the longitudinal fractions
+    half = tf.inverse(u, train.c[:, 0])
+    np.testing.assert_allclose(half.sum(1), 0.5 * train.x.sum(1), rtol=0.02)   # minus cells now below threshold
+    layers = [half[:, a:b].sum(1) / half.sum(1) for a, b in layer_slices(B)]
+    orig = [train.x[:, a:b].sum(1) / train.x.sum(1) for a, b in layer_slices(B)]
+    np.testing.assert_allclose(layers, orig, atol=0.02)
+
+
+def test_fm_layer_energies_and_distilled_student(tiny, tmp_path):
+    """fm with layer energies and a distilled one-pass student: valid samples, ODE and student differ, ONNX parity."""
+    from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
+
+    train, val = tiny
+    m = get_family("fm")(calo_spec(B), hidden=32, layers=2, steps=4, group_energies=True, distill_epochs=2,
+                         distill_pairs=2000, student_hidden=32, student_layers=2)
+    m.fit(train, val, epochs=2, progress=False)
+    e = np.array([1500.0, 3000.0, 9000.0] * 5)
+    x = m.sample(e, seed=3)
+    assert x.shape == (15, B.n_voxels) and np.all(np.isfinite(x)) and x.min() >= 0
+    m.config["sampler"] = "ode"
+    assert not np.allclose(m.sample(e, seed=3), x)
+    m.config["sampler"] = "auto"
+    p = m.save(tmp_path / "fm.pt")
+    assert np.array_equal(load_generator(p).sample(e, seed=3), x)
+    z = np.random.default_rng(0).standard_normal((3, m.latent_dim())).astype(np.float32)
+    onnx = export_onnx(m, tmp_path / "fm.onnx")
+    np.testing.assert_allclose(OnnxSampler(m, onnx).run_latent(e[:3], z), torch_from_latent(m, e[:3], z), rtol=1e-4, atol=1e-6)
 
 
 def test_other_geometry_refused(tiny):
@@ -134,8 +192,10 @@ def test_cli_train_generate_evaluate(tmp_path, demo_samples):
     r = runner.invoke(app, ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"),
                             "--out", str(tmp_path / "rep"), "--epochs", "3", "--binning", "demo"])
     assert r.exit_code == 0, r.output
-    html = (tmp_path / "rep" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
+    assert check_report_html(tmp_path / "rep" / "report.html") >= 8   # well-formed, every figure a readable PNG
+    r = runner.invoke(app, ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"),
+                            "--out", str(tmp_path / "rep"), "--binning", "demo"])
+    assert r.exit_code == 2 and "already holds a report" in r.output
     assert (tmp_path / "rep" / "metrics.json").exists()
 
 
@@ -162,3 +222,18 @@ def test_onnx_export_refused_without_decoder(tiny, tmp_path):
     m.fit(tiny[0])
     with pytest.raises(HepFastSimError, match="latent decoder"):
         export_onnx(m, tmp_path / "lib.onnx")
+
+
+def test_gan_with_sparsity_surrogate(tiny):
+    """The surrogate learns the (non-differentiable) sparsity from the preprocessed showers and its penalty is
+    zero for identical batches and positive for different ones."""
+    train, val = tiny
+    m = get_family("gan")(calo_spec(B), hidden=32, layers=2, surrogate="sparsity", surrogate_weight=1.0)
+    m.fit(train, val, epochs=1, progress=False)
+    assert m.surrogate is not None and m.surrogate.mse < 0.3        # relative MSE on held-out showers
+    x = torch.from_numpy(m.x_tf.forward(train.x[:128], train.c[:128, 0]))
+    c = torch.from_numpy(m.c_tf.forward(train.c[:128]))
+    assert float(m.surrogate.penalty(x, x, c)) == 0.0
+    assert float(m.surrogate.penalty(torch.zeros_like(x), x, c)) > 1e-3
+    with pytest.raises(HepFastSimError, match="unknown surrogate observable"):
+        get_family("gan")(calo_spec(B), hidden=8, layers=1, surrogate="nope").fit(train, epochs=1, progress=False)

@@ -35,22 +35,27 @@ def test_same_simulation_indistinguishable(demo_samples):
     k, ke = M.kpd(sr, so)
     assert abs(f) < 3 * fe + 0.02
     assert abs(k) < 3 * ke + 1e-3
-    seps = [M.separation_power(xr[:, j], xo[:, j]) for j in range(xr.shape[1])]
-    assert np.median(seps) < 0.01
+    seps = [M.separation_power_error(xr[:, j], xo[:, j]) for j in range(xr.shape[1])]
+    assert np.median([v for v, _, _ in seps]) < 0.01
+    # separation powers consistent with their statistical floor (value - floor within 3 bootstrap errors)
+    consistent = [abs(v - f) < 3 * e for v, e, f in seps]
+    assert np.mean(consistent) >= 0.9
 
 
-def test_scaled_voxels_detected(demo_samples):
-    ref, other = demo_samples
+def test_scaled_voxels_detected(high_energy_samples):
+    ref, other = high_energy_samples
     scaled = ShowerDataset(other.energies, other.showers * 1.05)
     low = M.classifier_auc(M.low_level_inputs(ref.showers, ref.energies), M.low_level_inputs(scaled.showers, scaled.energies),
                            epochs=15, seed=0)
     xr, _ = feature_matrix(ref.showers, ref.energies, B)
     xs, _ = feature_matrix(scaled.showers, scaled.energies, B)
     high = M.classifier_auc(xr, xs, epochs=15, seed=0)
-    # the issue asks >= 0.60 for both; with 5000 events per sample the low-level DNN reaches ~0.57
-    # (high level ~0.67, close to the ~0.70 of an optimal cut on E_tot/E_inc); see README "Known limits"
-    assert low.auc >= 0.55
+    # measured: low 0.8, high 0.87 at 10-30 GeV (at 1-10 GeV, where 5 % is below the sampling resolution:
+    # low 0.57, high 0.67 with 5000 events; see benchmarks/RESULTS.md)
+    assert low.auc >= 0.60
     assert high.auc >= 0.60
+    v, e, f = M.separation_power_error(ref.showers.sum(1) / ref.energies, scaled.showers.sum(1) / scaled.energies)
+    assert v - f > 5 * e                        # E_tot/E_inc separation power significantly above its floor
     sr, ss = M.standardise_pair(xr, xs)
     f, fe = M.fpd(sr, ss)
     assert f > 5 * fe
@@ -82,3 +87,20 @@ def test_prdc_identical_vs_shifted():
     far = M.prdc(a, b + 5)
     assert same["precision"] > 0.8 and same["coverage"] > 0.8
     assert far["precision"] < 0.05 and far["coverage"] < 0.05
+
+
+def test_amplification_and_interpolation(demo_samples):
+    from hepfastsim.validation.evaluate import amplification, interpolation
+
+    ref, other = demo_samples
+    # a perfect generator (more full-simulation showers) beats a small training set once N > N_train
+    a = amplification(ref.subset(slice(0, 300)), other, ref.subset(slice(300, 5000)), B)
+    w = a["w1_generated"]
+    assert a["n_train"] == 300 and max(w) == 4700
+    assert w[4700] < a["w1_train"] and w[4700] < w[100]
+    r = interpolation(other, ref, B, 3000.0, classifier_epochs=5)
+    assert r["n_reference"] >= 50 and 0.3 < r["auc_high"] < 0.7
+    from hepfastsim.errors import HepFastSimError
+
+    with pytest.raises(HepFastSimError, match="within 5 % of 50000"):
+        interpolation(other, ref, B, 50000.0)

@@ -58,7 +58,19 @@ def resolve_binning(binning: Optional[str], data_file: Optional[Path] = None):
 @app.command()
 @friendly
 def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning XML to check against")) -> None:
-    """Summary of a CaloChallenge HDF5 file: events, voxels, energy range, matching geometry."""
+    """Summary of a data file: CaloChallenge HDF5 (events, voxels, energies, geometry) or TPC digits / HDF5."""
+    if file.suffix in (".dat", ".txt"):
+        from hepfastsim.data.tpc_io import read_tpc, split_indices
+
+        t = read_tpc(file)
+        typer.echo(f"file:      {file} (MPD TPC digits)")
+        typer.echo(f"events:    {len(t)}  (fixed split: " + ", ".join(f"{k} {len(v)}" for k, v in split_indices(len(t)).items()) + ")")
+        typer.echo(f"window:    pads {t.pad_range[0]}..{t.pad_range[1] - 1} x time bins {t.time_range[0]}..{t.time_range[1] - 1}"
+                   + (" relative to int(pad_coordinate), int(drift_length)" if t.centred else ""))
+        typer.echo(f"outside:   {100 * t.outside_fraction:.3f} % of the amplitude falls outside the window")
+        for k, n in enumerate(t.names):
+            typer.echo(f"param {n}: {t.params[:, k].min():.6g} - {t.params[:, k].max():.6g}")
+        return
     from hepfastsim.data.calo_io import file_summary
     from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning, load_binning
 
@@ -94,14 +106,31 @@ def simulate(
     seed: int = 0,
     chunk: int = typer.Option(1000, help="showers per written chunk"),
     resume: bool = typer.Option(False, help="continue an interrupted file"),
+    policy: Optional[Path] = typer.Option(None, help="routing YAML: fast model or full simulation per particle/energy/angle"),
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
-    """Run the built-in detailed simulation and write showers (CaloChallenge HDF5)."""
+    """Run the built-in detailed simulation (or a fast/full mix by --policy) and write showers (CaloChallenge HDF5)."""
     from hepfastsim.fullsim import FullSim
     from hepfastsim.geometry.detector import load_detector
 
     fs = FullSim(load_detector(detector), binning)
+    if policy is not None:
+        from hepfastsim.data.calo_io import write_showers
+        from hepfastsim.fullsim.simulate import sample_energies
+        from hepfastsim.routing import Policy, run_policy
+
+        if out.exists() and not overwrite:
+            raise HepFastSimError(f"{out} exists; pass --overwrite to replace it")
+        e = sample_energies(energies, n, np.random.default_rng(seed))
+        ds, st = run_policy(Policy.load(policy), fs, e, particle, theta=np.radians(theta_deg), phi=np.radians(phi_deg), seed=seed)
+        write_showers(out, ds, overwrite=overwrite, attrs={"binning": fs.binning.name, "geometry_id": fs.binning.geometry_id,
+                                                           "policy": policy.read_text()})
+        typer.echo(f"wrote {out}: {st['full_events']} full + {st['fast_events']} fast showers in "
+                   f"{st['full_seconds'] + st['fast_seconds']:.2f} s; the fast events would take "
+                   f"{st['full_seconds_estimate_for_fast_events']:.2f} s in full: {st['seconds_saved']:.2f} s saved "
+                   f"({100 * st['time_fraction_of_pure_full']:.1f} % of the pure full-simulation time)")
+        return
     stats = fs.simulate_to_file(out, n, energies, particle, theta=np.radians(theta_deg), phi=np.radians(phi_deg),
                                 seed=seed, chunk=chunk, resume=resume, overwrite=overwrite, progress=not quiet)
     ms = 1000 * stats["seconds"] / max(stats["events"], 1)
@@ -109,10 +138,9 @@ def simulate(
                f"{1000 * stats['seconds'] / max(stats['simulated_GeV'], 1e-9):.3f} ms/GeV (all cores)")
 
 
-def _require_calo(task: str) -> None:
-    """Only the calorimeter task exists so far; say so instead of failing deep inside."""
-    if task != "calo":
-        raise HepFastSimError(f"task {task!r} is not available yet (only 'calo'); the TPC task is planned")
+def _check_task(task: str) -> None:
+    if task not in ("calo", "tpc"):
+        raise HepFastSimError(f"unknown task {task!r}: calo or tpc")
 
 
 def _load_yaml(path: Optional[Path]) -> dict:
@@ -129,14 +157,14 @@ def _load_yaml(path: Optional[Path]) -> dict:
 @app.command()
 @friendly
 def train(
-    data: Path = typer.Option(..., help="training HDF5"),
+    data: Path = typer.Option(..., help="training data: CaloChallenge HDF5 (calo) or TPC digits .dat / HDF5 (tpc)"),
     model: str = typer.Option("fm", help="family: library, vae, gan, flow, fm"),
     out: Path = typer.Option(..., help="checkpoint to write"),
     config: Optional[Path] = typer.Option(None, help="YAML with model options (hidden, layers, lr, epochs, ...)"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo (tpc planned)"),
+    task: str = typer.Option("calo", help="calo or tpc (TPC: trains on the fixed 'train' split, early-stops on 'val')"),
     epochs: Optional[int] = None,
-    val_fraction: float = 0.15,
+    val_fraction: float = typer.Option(0.15, help="calo: validation fraction for early stopping"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training"),
     seed: int = 0,
     resume: bool = typer.Option(False, help="continue training from --out"),
@@ -150,21 +178,35 @@ def train(
     if out.exists() and not (overwrite or resume):
         raise HepFastSimError(f"{out} exists; pass --overwrite or --resume")
     cfg = _load_yaml(config)
-    _require_calo(task)
-    from hepfastsim.data.calo_io import read_showers
-    from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+    _check_task(task)
+    if (out / "report.html").exists() and not overwrite:
+        raise HepFastSimError(f"{out} already holds a report; pass --overwrite to replace it")
+    if task == "tpc":
+        from hepfastsim.data.tpc_io import read_tpc, select_split
+        from hepfastsim.tasks import tpc_samples, tpc_spec
 
-    b = resolve_binning(binning, data)
-    ds = read_showers(data, binning=b)
-    if holdout_energy:
-        keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
-        ds = ds.subset(keep)
-    i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
-    tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
-    gen = get_family(model)(calo_spec(b), **cfg)
+        ds = read_tpc(data)
+        train_part = select_split(ds, "train")
+        tr, va = tpc_samples(train_part), tpc_samples(select_split(ds, "val"))
+        spec = tpc_spec(train_part)
+    else:
+        from hepfastsim.data.calo_io import read_showers
+        from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+
+        b = resolve_binning(binning, data)
+        ds = read_showers(data, binning=b)
+        if holdout_energy:
+            keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
+            ds = ds.subset(keep)
+        i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
+        tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
+        spec = calo_spec(b)
+    gen = get_family(model)(spec, **cfg)
     t0 = time.time()
     log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv,
                   resume=out if resume else None, checkpoint=out)
+    if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
+        return
     gen.save(out)
     typer.echo(f"trained {model} in {time.time() - t0:.1f} s ({len(log.epochs)} epochs, best {log.best_epoch}); wrote {out}")
 
@@ -175,7 +217,9 @@ def generate(
     model: Path = typer.Option(..., help="checkpoint"),
     out: Path = typer.Option(..., help="output HDF5"),
     energies: Optional[str] = typer.Option(None, help="MeV spec as in simulate"),
-    like: Optional[Path] = typer.Option(None, help="take the conditions of this file (same incident energies)"),
+    like: Optional[Path] = typer.Option(None, help="take the conditions of this file (incident energies; TPC track parameters)"),
+    split: str = typer.Option("all", help="TPC --like file: all, train, val or test part of the fixed split"),
+    per_event: int = typer.Option(1, help="responses per condition row of --like"),
     n: int = 10000,
     batch_size: int = 10000,
     backend: str = typer.Option("torch", help="torch or onnxruntime"),
@@ -191,16 +235,23 @@ def generate(
     gen = load_generator(model)
     if out.exists() and not overwrite:
         raise HepFastSimError(f"{out} exists; pass --overwrite to replace it")
-    _require_calo(gen.spec.task)
-    if like is not None:
+    if gen.spec.task == "tpc":
+        from hepfastsim.data.tpc_io import read_tpc, select_split
+
+        if like is None:
+            raise HepFastSimError("a TPC model takes its track parameters from a file: give --like DIGITS.dat (and --split)")
+        ref = select_split(read_tpc(like), split)
+        gen.check_geometry(ref.geometry_id, str(like))
+        cond = np.repeat(ref.params, per_event, axis=0)
+    elif like is not None:
         s = file_summary(like)
         if s["voxels"] != gen.spec.n_features:
             raise HepFastSimError(f"{like} has {s['voxels']} voxels but the model generates {gen.spec.n_features}")
         if "geometry_id" in s["attrs"]:
             gen.check_geometry(s["attrs"]["geometry_id"], s["attrs"].get("binning", ""))
-        e = s["energies_MeV"]
+        cond = np.repeat(s["energies_MeV"], per_event).reshape(-1, 1)
     elif energies is not None:
-        e = sample_energies(energies, n, np.random.default_rng(seed))
+        cond = sample_energies(energies, n, np.random.default_rng(seed)).reshape(-1, 1)
     else:
         raise HepFastSimError("give --energies or --like")
     sampler = gen
@@ -211,30 +262,59 @@ def generate(
     elif backend != "torch":
         raise HepFastSimError(f"unknown backend {backend!r}: torch or onnxruntime")
     t0 = time.perf_counter()
-    x = sampler.sample(e.reshape(-1, 1), batch_size=batch_size, seed=seed)
+    x = sampler.sample(cond, batch_size=batch_size, seed=seed)
     dt = time.perf_counter() - t0
-    write_showers(out, ShowerDataset(e, x), overwrite=overwrite,
-                  attrs={"generator": f"hepfastsim.{gen.family}", "binning": gen.spec.geometry_name,
-                         "geometry_id": gen.spec.geometry_id})
-    typer.echo(f"wrote {out}: {len(e)} showers in {dt:.2f} s ({1000 * dt / len(e):.3f} ms/shower, {backend})")
+    attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id}
+    if gen.spec.task == "tpc":
+        from hepfastsim.data.tpc_io import TPCDataset, write_digits, write_tpc_h5
+
+        d = TPCDataset(x.reshape(len(x), *gen.spec.shape), cond, ref.names, ref.pad_range, ref.time_range, ref.centred)
+        if out.suffix == ".dat":
+            write_digits(out, d, threshold=gen.spec.threshold, overwrite=overwrite)
+        else:
+            write_tpc_h5(out, d, overwrite=overwrite, attrs=attrs)
+    else:
+        extras = {"member": gen.last_members} if getattr(gen, "last_members", None) is not None and backend == "torch" else {}
+        write_showers(out, ShowerDataset(cond[:, 0], x, extras), overwrite=overwrite,
+                      attrs={**attrs, "binning": gen.spec.geometry_name})
+    typer.echo(f"wrote {out}: {len(x)} responses in {dt:.2f} s ({1000 * dt / len(x):.4f} ms each, {backend})")
 
 
 @app.command()
 @friendly
 def evaluate(
-    reference: Path = typer.Option(..., help="reference HDF5 (full simulation)"),
+    reference: Path = typer.Option(..., help="reference: HDF5 (full simulation) or TPC digits .dat"),
     generated: Path = typer.Option(..., help="generated HDF5"),
     out: Path = typer.Option(..., help="report folder"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo (tpc planned)"),
+    task: str = typer.Option("calo", help="calo or tpc"),
+    split: str = typer.Option("all", help="TPC reference: all, train, val or test part of the fixed split"),
     runs: int = typer.Option(1, help="classifier trainings (mean and std of AUC)"),
     epochs: int = 30,
     max_events: Optional[int] = None,
     fast: bool = typer.Option(False, help="skip diversity, support and coverage checks"),
+    train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
+    holdout_energy: Optional[float] = typer.Option(None, help="MeV left out of training: adds metrics at that energy"),
     seed: int = 0,
+    overwrite: bool = False,
 ) -> None:
     """Compare generated responses with a reference: metrics.json + report.html with figures."""
-    _require_calo(task)
+    _check_task(task)
+    if (out / "report.html").exists() and not overwrite:
+        raise HepFastSimError(f"{out} already holds a report; pass --overwrite to replace it")
+    if task == "tpc":
+        from hepfastsim.data.tpc_io import read_tpc, select_split
+        from hepfastsim.validation.report import write_tpc_report
+        from hepfastsim.validation.tpc import evaluate_tpc
+
+        ref_t = select_split(read_tpc(reference), split)
+        gen_t = read_tpc(generated)
+        m = evaluate_tpc(ref_t, gen_t, classifier_runs=runs, classifier_epochs=epochs, seed=seed)
+        path = write_tpc_report(out, ref_t, gen_t, m)
+        typer.echo(f"chi2 {m['chi2']:.1f} ({m['chi2_ndf']} band points)  AUC low {m['classifier_low']['auc']:.3f}  "
+                   f"high {m['classifier_high']['auc']:.3f}")
+        typer.echo(f"report: {path}")
+        return
     from hepfastsim.data.calo_io import read_showers
     from hepfastsim.validation.evaluate import evaluate as run_eval
     from hepfastsim.validation.report import write_report
@@ -243,6 +323,14 @@ def evaluate(
     ref = read_showers(reference, binning=b, max_events=max_events)
     gen = read_showers(generated, binning=b, max_events=max_events)
     m = run_eval(ref, gen, b, classifier_runs=runs, classifier_epochs=epochs, seed=seed, fast=fast)
+    if holdout_energy:
+        from hepfastsim.validation.evaluate import interpolation
+
+        m["interpolation"] = interpolation(ref, gen, b, holdout_energy, seed=seed, classifier_epochs=epochs)
+    if train is not None:
+        from hepfastsim.validation.evaluate import amplification
+
+        m["amplification"] = amplification(read_showers(train, binning=b, max_events=max_events), ref, gen, b, seed=seed)
     path = write_report(out, ref, gen, b, m)
     typer.echo(f"AUC low {m['classifier_low']['auc']:.3f}  high {m['classifier_high']['auc']:.3f}  "
                f"FPD {m['fpd']:.4g}±{m['fpd_err']:.2g}  KPD {m['kpd']:.3g}±{m['kpd_err']:.2g}")
@@ -257,24 +345,33 @@ def benchmark(
     energies: str = typer.Option("1000,10000,100000", help="MeV, comma separated"),
     repeats: int = 5,
     onnx: Optional[Path] = typer.Option(None, help="also time this ONNX export with onnxruntime"),
+    like: Optional[Path] = typer.Option(None, help="TPC model: take the track parameters of this digits file"),
     out: Optional[Path] = typer.Option(None, help="write the results as JSON"),
 ) -> None:
-    """ms per shower at batch 1, 100, 10000 (median after warm-up); with --fullsim the speed-up ratios."""
+    """ms per response at batch 1, 100, 10000 (median after warm-up); with --fullsim the speed-up ratios."""
     from hepfastsim.bench.timing import time_fullsim, time_generator
     from hepfastsim.models import load_generator
 
     gen = load_generator(model)
-    es = [float(e) for e in energies.split(",")]
+    if gen.spec.task == "tpc":
+        from hepfastsim.data.tpc_io import read_tpc
+
+        if like is None:
+            raise HepFastSimError("a TPC model is timed on real track parameters: give --like DIGITS.dat")
+        conds = {"tpc": read_tpc(like).params}
+    else:
+        conds = {float(e): float(e) for e in energies.split(",")}
+    es = [k for k in conds if k != "tpc"]
     res = {"model": str(model), "family": gen.family, "per_energy": {}}
-    for e in es:
-        res["per_energy"][e] = time_generator(gen, e, repeats=repeats)
+    for key, c in conds.items():
+        res["per_energy"][key] = time_generator(gen, c, repeats=repeats)
         if onnx:
             from hepfastsim.bench.export import OnnxSampler
 
             s = OnnxSampler(gen, onnx)
-            res["per_energy"][e]["onnxruntime"] = time_generator(gen, e, repeats=repeats,
-                                                                 backend=lambda c, b: s.sample(c.reshape(-1, 1), batch_size=b, seed=0))
-    if fullsim and gen.spec.task == "calo":
+            res["per_energy"][key]["onnxruntime"] = time_generator(gen, c, repeats=repeats,
+                                                                   backend=lambda c, b: s.sample(c, batch_size=b, seed=0))
+    if fullsim and es:
         from hepfastsim.fullsim import FullSim
         from hepfastsim.geometry.binning import BUILTIN, builtin_binning
 
@@ -295,6 +392,7 @@ def export(
     format: str = typer.Option("onnx", help="onnx"),
     out: Optional[Path] = None,
     int8: bool = typer.Option(False, help="also write a dynamically INT8-quantised copy (*.int8.onnx)"),
+    overwrite: bool = False,
 ) -> None:
     """Export the network (with the fixed-step sampler for fm) to ONNX for onnxruntime / C++ frameworks."""
     from hepfastsim.bench.export import export_onnx, quantize
@@ -303,7 +401,11 @@ def export(
     if format != "onnx":
         raise HepFastSimError(f"unknown export format {format!r}; supported: onnx")
     gen = load_generator(model)
-    path = export_onnx(gen, out or model.with_suffix(".onnx"))
+    target = out or model.with_suffix(".onnx")
+    for p in (target, target.with_suffix(".int8.onnx")) if int8 else (target,):
+        if p.exists() and not overwrite:
+            raise HepFastSimError(f"{p} exists; pass --overwrite to replace it")
+    path = export_onnx(gen, target)
     typer.echo(f"wrote {path}")
     if int8:
         q = quantize(path, path.with_suffix(".int8.onnx"))

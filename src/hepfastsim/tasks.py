@@ -2,7 +2,10 @@
 
 calo: responses = voxel energies (MeV), conditions = (incident energy MeV,), responses scale
       with the incident energy, readout threshold 15.15 keV, feature groups = readout layers.
-(The TPC task is planned.)
+tpc:  responses = pad x time-bin amplitudes (ADC counts) of one pad row, conditions = the track
+      parameters of the digits file; no scaling, log(x + 1) preprocessing like the study, the
+      sub-bin positions (drift length and pad coordinate mod 1) fed to the networks, zero
+      suppression at the smallest amplitude present in the training data.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
+from hepfastsim.data.tpc_io import TPCDataset
 from hepfastsim.geometry.binning import CELL_THRESHOLD_MEV, Binning
 from hepfastsim.models.base import Samples, TaskSpec
 
@@ -34,3 +38,16 @@ def train_val_split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     perm = np.random.default_rng(seed).permutation(n)
     nv = int(val_fraction * n)
     return np.sort(perm[nv:]), np.sort(perm[:nv])
+
+
+def tpc_spec(ds: TPCDataset) -> TaskSpec:
+    pos = ("drift_length", "pad_coordinate")
+    nz = ds.responses[ds.responses > 0]
+    return TaskSpec(task="tpc", n_features=int(np.prod(ds.shape)), condition_names=ds.names, geometry_id=ds.geometry_id,
+                    geometry_name=f"MPD TPC {ds.shape[0]}x{ds.shape[1]} ({len(ds.names)} parameters)", scale_column=None,
+                    log_conditions=(False,) * len(ds.names), threshold=float(np.floor(10 * nz.min()) / 10) if len(nz) else 0.0,
+                    shape=ds.shape, fraction_conditions=tuple(n in pos for n in ds.names), eps=1.0)
+
+
+def tpc_samples(ds: TPCDataset) -> Samples:
+    return Samples(ds.responses.reshape(len(ds), -1).astype(np.float32), ds.params)

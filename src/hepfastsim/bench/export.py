@@ -44,7 +44,7 @@ def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
         raise HepFastSimError(f"ONNX export needs a family with a latent decoder (fm, vae, gan); got {model.family!r}")
     path = Path(path)
     wrapped = _Wrapped(model).eval()
-    c = torch.zeros(2, len(model.spec.condition_names))
+    c = torch.zeros(2, model.c_tf.n_out)
     z = torch.zeros(2, model.latent_dim())
     with atomic_output(path) as tmp:
         torch.onnx.export(wrapped, (c, z), str(tmp), input_names=["conditions", "latent"], output_names=["response"],

@@ -25,12 +25,17 @@ def _median_time(fn, repeats: int, warmup: bool = True) -> float:
     return float(np.median(times))
 
 
-def time_generator(model: Generator, energies_mev: float | np.ndarray = 10_000.0,
+def time_generator(model: Generator, conditions: float | np.ndarray = 10_000.0,
                    batch_sizes=(1, 100, 10_000), repeats: int = 5, backend=None) -> dict:
-    """ms per shower for each batch size (median of repeats), peak RSS in MB and the device used."""
+    """ms per response for each batch size (median of repeats), peak RSS in MB and the device used.
+
+    conditions: an incident energy in MeV, or condition rows (M, C) cycled to fill each batch (TPC track parameters).
+    """
+    rows = np.asarray(conditions, np.float64)
+    rows = rows.reshape(-1, 1) if rows.ndim < 2 else rows
     out = {}
     for b in batch_sizes:
-        c = np.resize(np.asarray(energies_mev, np.float64).reshape(-1), b)
+        c = rows[np.arange(b) % len(rows)]
         fn = (lambda c=c: model.sample(c, batch_size=b, seed=0)) if backend is None else (lambda c=c: backend(c, b))
         reps = repeats if b < 10_000 else max(2, repeats // 2)
         if b == 1:

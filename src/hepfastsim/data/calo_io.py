@@ -2,7 +2,8 @@
 
 ``incident_energies``: (N, 1) float, MeV.  ``showers``: (N, n_voxels) float, MeV per voxel.
 Optional extra datasets (ignored by CaloChallenge tools): ``particle`` (N,) PDG id,
-``theta``/``phi`` (N,) rad, ``engine`` (N,) 0 = full simulation, 1 = fast model.
+``theta``/``phi`` (N,) rad, ``engine`` (N,) 0 = full simulation, 1 = fast model, ``member`` (N,)
+the ensemble member that generated the shower.
 Files are gzip-compressed and chunked by event so large files stream.
 Writes go to a temporary file in the same folder that is renamed at the end, so an
 existing file is never left half-written; appending (``ShowerWriter(append=True)``)
@@ -22,7 +23,7 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.fileio import atomic_output
 from hepfastsim.geometry.binning import Binning
 
-EXTRA_KEYS = ("particle", "theta", "phi", "engine")
+EXTRA_KEYS = ("particle", "theta", "phi", "engine", "member")
 PARTICLES = {"e-": 11, "e+": -11, "gamma": 22, "photon": 22, "electron": 11, "positron": -11, "pi+": 211, "pi-": -211}
 
 
@@ -223,7 +224,7 @@ class ShowerWriter:
             "showers", shape=(0, n_voxels), maxshape=(None, n_voxels), dtype=dtype, chunks=(chunk_rows, n_voxels), compression="gzip"
         )
         for key in self.extras:
-            kind = np.int32 if key in ("particle", "engine") else np.float64
+            kind = np.int32 if key in ("particle", "engine", "member") else np.float64
             self.f.create_dataset(key, shape=(0,), maxshape=(None,), dtype=kind, chunks=(chunk_rows,), compression="gzip")
         for k, v in (attrs or {}).items():
             self.f.attrs[k] = v

@@ -4,7 +4,10 @@ Responses x >= 0 (voxel energies in MeV, or TPC amplitudes) are divided by a sca
 conditions (the incident energy for showers, 1 for TPC), mapped with u = log(x/scale + eps)
 and standardised per feature. The inverse clips at zero and applies the readout threshold,
 so generated responses are physical (non-negative, zero-suppressed like the reference).
-Conditions are log-transformed where requested and standardised.
+Conditions are log-transformed where requested, extended by the fractional part of the
+columns that position a response on a pad / time-bin grid (the TPC drift length and pad
+coordinate: the response is centred on their integer part, so the network needs the rest),
+and standardised.
 """
 
 from __future__ import annotations
@@ -14,54 +17,123 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+LOGIT_ALPHA = 1e-6
+
+
+def energies_to_fractions(e: np.ndarray, eps: float) -> np.ndarray:
+    """(N, G) group energies -> [log(E_tot + eps), logit of E_i / sum_{j>=i} E_j for i < G-1] (CaloFlow)."""
+    rest = np.cumsum(e[:, ::-1], axis=1)[:, ::-1]          # sum_{j>=i} E_j
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = np.where(rest[:, :-1] > 0, e[:, :-1] / rest[:, :-1], 0.0)
+    f = LOGIT_ALPHA + (1 - 2 * LOGIT_ALPHA) * np.clip(f, 0.0, 1.0)
+    return np.column_stack([np.log(rest[:, 0] + eps), np.log(f / (1 - f))])
+
+
+def fractions_to_energies(v: np.ndarray, eps: float) -> np.ndarray:
+    """Inverse of ``energies_to_fractions``: (N, G) -> non-negative group energies summing to E_tot."""
+    remaining = np.clip(np.exp(v[:, 0]) - eps, 0.0, None)
+    f = (1 / (1 + np.exp(-v[:, 1:])) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA)
+    f = np.clip(f, 0.0, 1.0)
+    out = np.empty((len(v), v.shape[1]))
+    for i in range(v.shape[1] - 1):
+        out[:, i] = f[:, i] * remaining
+        remaining = remaining - out[:, i]
+    out[:, -1] = remaining
+    return out
+
+
 @dataclass
 class ResponseTransform:
-    """x -> standardised log(x/scale + eps). Fitted constants travel inside every checkpoint."""
+    """x -> standardised log(x/scale + eps). Fitted constants travel inside every checkpoint.
+
+    With groups (calorimeter layers: (start, stop) feature ranges) the group energies are appended
+    as extra standardised variables in CaloFlow's parametrisation: log(E_tot/scale + eps), then the
+    stick-breaking fractions E_i / (E_i + ... + E_last), logit-transformed; ``inverse`` rebuilds
+    the layer energies from them and rescales each group of generated voxels to its energy. The
+    total energy and the longitudinal profile are then variables of their own instead of sums
+    of many noisy voxels.
+    """
 
     eps: float = 1e-6
     threshold: float = 0.0
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    groups: tuple[tuple[int, int], ...] = ()
+    u_max: np.ndarray | None = None   # per-feature maximum of the standardised training data
+
+    @property
+    def n_out(self) -> int:
+        """Width of the preprocessed vector (features + one per group)."""
+        return len(self.mean)
+
+    def _log(self, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64) / scale[:, None]
+        u = np.log(x + self.eps)
+        if not self.groups:
+            return u
+        return np.column_stack([u, energies_to_fractions(np.stack([x[:, a:b].sum(1) for a, b in self.groups], 1), self.eps)])
 
     def fit(self, x: np.ndarray, scale: np.ndarray) -> "ResponseTransform":
-        u = np.log(np.asarray(x, np.float64) / scale[:, None] + self.eps)
+        u = self._log(x, scale)
         self.mean = u.mean(0)
-        self.std = u.std(0) + 1e-6
+        # floor for features (nearly) constant in training, so a rare non-zero value elsewhere stays O(10), not O(1e6)
+        sd = u.std(0)
+        self.std = np.maximum(sd, 0.01 * sd.max()) + 1e-6
+        self.u_max = ((u - self.mean) / self.std).max(0)
         return self
 
     def forward(self, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        u = np.log(np.asarray(x, np.float64) / scale[:, None] + self.eps)
-        return ((u - self.mean) / self.std).astype(np.float32)
+        return ((self._log(x, scale) - self.mean) / self.std).astype(np.float32)
 
     def inverse(self, u: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        x = (np.exp(np.asarray(u, np.float64) * self.std + self.mean) - self.eps) * scale[:, None]
-        x = np.clip(x, 0.0, None)
+        """Physical responses; a generated value above the training maximum of its feature (plus one training
+        standard deviation) is clipped there, so one wild output cannot create a shower of absurd energy."""
+        u = np.asarray(u, np.float64)
+        if self.u_max is not None:
+            u = np.minimum(u, self.u_max + 1.0)
+        x = np.clip(np.exp(u * self.std + self.mean) - self.eps, 0.0, None)
+        if self.groups:
+            d = len(self.mean) - len(self.groups)
+            x, target = x[:, :d], fractions_to_energies(u[:, d:] * self.std[d:] + self.mean[d:], self.eps)
+            for j, (a, b) in enumerate(self.groups):
+                s = x[:, a:b].sum(1, keepdims=True)
+                x[:, a:b] *= np.where(s > 0, target[:, j:j + 1] / np.where(s > 0, s, 1.0), 0.0)
+        x *= scale[:, None]
         x[x < self.threshold] = 0.0
         return x.astype(np.float32)
 
     def state(self) -> dict:
-        return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std}
+        return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std,
+                "groups": [list(g) for g in self.groups], "u_max": self.u_max}
 
     @classmethod
     def from_state(cls, s: dict) -> "ResponseTransform":
-        return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]))
+        return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]),
+                   tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]))
 
 
 @dataclass
 class ConditionTransform:
-    """Conditions (N, C) -> standardised, with log applied to the columns flagged in log_columns."""
+    """Conditions (N, C) -> standardised (N, n_out): log of the log_columns, plus x mod 1 of the fraction_columns."""
 
     log_columns: tuple[bool, ...] = ()
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     names: tuple[str, ...] = field(default_factory=tuple)
+    fraction_columns: tuple[bool, ...] = ()
+
+    @property
+    def n_out(self) -> int:
+        """Width of the transformed conditions (what the networks see)."""
+        return len(self.mean)
 
     def _pre(self, c: np.ndarray) -> np.ndarray:
         c = np.asarray(c, np.float64).reshape(len(c), -1).copy()
         for j, flag in enumerate(self.log_columns):
             if flag:
                 c[:, j] = np.log(c[:, j])
-        return c
+        frac = [np.mod(c[:, j], 1.0) for j, flag in enumerate(self.fraction_columns) if flag]
+        return np.column_stack([c, *frac]) if frac else c
 
     def fit(self, c: np.ndarray) -> "ConditionTransform":
         p = self._pre(c)
@@ -72,8 +144,10 @@ class ConditionTransform:
         return ((self._pre(c) - self.mean) / self.std).astype(np.float32)
 
     def state(self) -> dict:
-        return {"log_columns": list(self.log_columns), "mean": self.mean, "std": self.std, "names": list(self.names)}
+        return {"log_columns": list(self.log_columns), "mean": self.mean, "std": self.std, "names": list(self.names),
+                "fraction_columns": list(self.fraction_columns)}
 
     @classmethod
     def from_state(cls, s: dict) -> "ConditionTransform":
-        return cls(tuple(bool(v) for v in s["log_columns"]), np.asarray(s["mean"]), np.asarray(s["std"]), tuple(s["names"]))
+        return cls(tuple(bool(v) for v in s["log_columns"]), np.asarray(s["mean"]), np.asarray(s["std"]), tuple(s["names"]),
+                   tuple(bool(v) for v in s.get("fraction_columns", ())))

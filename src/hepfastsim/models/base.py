@@ -45,12 +45,15 @@ class TaskSpec:
     threshold: float = 0.0          # readout threshold applied to generated responses
     shape: tuple[int, ...] = ()     # e.g. (pads, time) for TPC
     groups: tuple[tuple[int, int], ...] = ()  # (start, stop) feature ranges, e.g. calorimeter layers
+    fraction_conditions: tuple[bool, ...] = ()  # also feed the fractional part (sub-bin position) of these columns
+    eps: float = 1e-6               # offset of the log preprocessing, in response units / scale
 
     @classmethod
     def from_dict(cls, d: dict) -> "TaskSpec":
         """Inverse of dataclasses.asdict (lists back to tuples), for checkpoints."""
         return cls(**{**d, "condition_names": tuple(d["condition_names"]), "log_conditions": tuple(d["log_conditions"]),
-                      "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ()))})
+                      "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ())),
+                      "fraction_conditions": tuple(d.get("fraction_conditions", ()))})
 
 
 @dataclass
@@ -84,7 +87,9 @@ class Generator(abc.ABC):
 
     family: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}                     # options of one family
-    common_defaults: ClassVar[dict] = {"eps": 1e-6}   # options every family of this kind accepts
+    # options every family of this kind accepts: eps None = the task's; group_energies: model the layer energies
+    # as variables of their own (see ResponseTransform)
+    common_defaults: ClassVar[dict] = {"eps": None, "group_energies": False}
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -112,8 +117,11 @@ class Generator(abc.ABC):
         return np.ones(len(c)) if col is None else np.asarray(c, np.float64)[:, col]
 
     def _fit_transforms(self, data: Samples) -> None:
-        self.x_tf = ResponseTransform(eps=float(self.config["eps"]), threshold=self.spec.threshold).fit(data.x, self._scale(data.c))
-        self.c_tf = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names).fit(data.c)
+        eps = self.spec.eps if self.config["eps"] is None else float(self.config["eps"])
+        groups = self.spec.groups if self.config.get("group_energies") else ()
+        self.x_tf = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups).fit(data.x, self._scale(data.c))
+        self.c_tf = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
+                                       fraction_columns=self.spec.fraction_conditions).fit(data.c)
 
     def _check_conditions(self, c: np.ndarray) -> np.ndarray:
         c = np.asarray(c, np.float64)
@@ -153,19 +161,32 @@ class Generator(abc.ABC):
         self.c_tf = ConditionTransform.from_state(state["c_tf"])
         self.log = TrainLog(**state["log"])
 
-    def save(self, path: str | Path) -> Path:
-        """One file with config, task spec, preprocessing constants, weights and package version (atomic write)."""
+    def state_dict(self) -> dict:
+        """Everything needed to sample: config, task spec, preprocessing constants, weights, package version."""
         if self.x_tf is None:
             raise HepFastSimError("cannot save an untrained model")
-        state = {
+        return {
             "format": "hepfastsim-checkpoint-1", "version": __version__, "family": self.family,
             "config": self.config, "spec": asdict(self.spec), "x_tf": self.x_tf.state(), "c_tf": self.c_tf.state(),
             "log": asdict(self.log), **self._extra_state(),
         }
+
+    def save(self, path: str | Path) -> Path:
+        """One checkpoint file (atomic write: a crash never leaves a half-written checkpoint)."""
+        state = self.state_dict()
         path = Path(path)
         with atomic_output(path) as tmp:
             torch.save(state, tmp)
         return path
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Generator":
+        """The model a ``state_dict`` describes, of whichever family it names."""
+        klass = get_family(state["family"])
+        model = klass(TaskSpec.from_dict(state["spec"]), **state["config"])
+        model._restore(state)
+        model._load_extra_state(state)
+        return model
 
     @classmethod
     def load(cls, path: str | Path) -> "Generator":
@@ -174,10 +195,7 @@ class Generator(abc.ABC):
         klass = get_family(family)
         if cls is not Generator and not issubclass(klass, cls):
             raise HepFastSimError(f"{path} holds a {family!r} model, not {cls.family!r}")
-        model = klass(TaskSpec.from_dict(state["spec"]), **state["config"])
-        model._restore(state)
-        model._load_extra_state(state)
-        return model
+        return Generator.from_state(state)
 
     def check_geometry(self, geometry_id: str, name: str = "") -> None:
         """Refuse data of another geometry with a clear message."""
@@ -203,7 +221,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 def get_family(name: str) -> type[Generator]:
     # import the family modules so that they register themselves
-    from hepfastsim.models import flow, flow_matching, gan, library, vae  # noqa: F401
+    from hepfastsim.models import ensemble, flow, flow_matching, gan, library, vae  # noqa: F401
 
     if name not in FAMILIES:
         raise HepFastSimError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")
@@ -243,11 +261,15 @@ class TorchGenerator(Generator):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.epoch = 0
         self.device = torch.device("cpu")
+        self.rank, self.world = 0, 1
 
     # family hooks -------------------------------------------------------------
     @abc.abstractmethod
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         """The family's networks as one module (moved to the device and EMA-averaged by the base class)."""
+
+    def prepare(self, train: Samples, seed: int) -> None:
+        """Optional family hook, called once per fit after the networks exist (e.g. to train a surrogate)."""
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.AdamW(self.net.parameters(), lr=self.config["lr"], weight_decay=self.config["weight_decay"])}
@@ -262,10 +284,24 @@ class TorchGenerator(Generator):
         opt.zero_grad()
         loss = self.loss(self.net, x, c)
         loss.backward()
-        if self.config.get("grad_clip"):
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(self.config["grad_clip"]))
-        opt.step()
+        self.optimizer_step("main", self.net.parameters())
         return loss.item()
+
+    def optimizer_step(self, name: str, params) -> None:
+        """Step optimiser ``name`` after averaging the gradients over the processes of a distributed run
+        (all-reduce, as DDP does) and optional clipping; every family steps through here."""
+        params = [p for p in params if p.grad is not None]
+        if self.world > 1:
+            flat = torch.cat([p.grad.reshape(-1) for p in params])
+            torch.distributed.all_reduce(flat)
+            flat /= self.world
+            i = 0
+            for p in params:
+                p.grad.copy_(flat[i:i + p.numel()].view_as(p.grad))
+                i += p.numel()
+        if self.config.get("grad_clip"):
+            torch.nn.utils.clip_grad_norm_(params, float(self.config["grad_clip"]))
+        self.optimizers[name].step()
 
     @torch.no_grad()
     def val_loss(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor) -> float:
@@ -291,14 +327,29 @@ class TorchGenerator(Generator):
     def _pick_device(self) -> torch.device:
         want = self.config.get("device", "auto")
         if want == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            if torch.cuda.is_available():
+                return torch.device("cuda", self.rank % torch.cuda.device_count())
+            return torch.device("cpu")
         return torch.device(want)
+
+    def _init_distributed(self) -> None:
+        """Join the process group when launched by torchrun (WORLD_SIZE > 1): NCCL on GPUs, gloo on CPU."""
+        import os
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist = torch.distributed.is_available() and torch.distributed.is_initialized()
+        self.rank, self.world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if dist else (0, 1)
 
     def _setup(self) -> None:
         self.device = self._pick_device()
         if self.config.get("threads"):
             torch.set_num_threads(int(self.config["threads"]))
-        self.net = self.build(self.spec.n_features, len(self.spec.condition_names)).to(self.device)
+        self.net = self.build(self.x_tf.n_out, self.c_tf.n_out).to(self.device)
+        if self.world > 1:  # identical starting weights on every process
+            for t in self.net.state_dict().values():
+                torch.distributed.broadcast(t, 0)
         self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.config["ema_decay"]), use_buffers=True)
         self.optimizers = self.make_optimizers()
 
@@ -309,8 +360,9 @@ class TorchGenerator(Generator):
         if self.spec is None:
             raise HepFastSimError("a TaskSpec is needed to fit: pass spec= (e.g. hepfastsim.tasks.calo_spec(binning))")
         epochs = int(epochs or self.config["epochs"])
+        self._init_distributed()
         torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)  # the same on every process: one global batch order
         if resume and Path(resume).exists():
             state = read_checkpoint(resume)
             if state["family"] != self.family:
@@ -322,6 +374,7 @@ class TorchGenerator(Generator):
         else:
             self._fit_transforms(train)
             self._setup()
+        self.prepare(train, seed)
         xt = torch.from_numpy(self.x_tf.forward(train.x, self._scale(train.c)))
         ct = torch.from_numpy(self.c_tf.forward(train.c))
         if val is not None and len(val):
@@ -336,6 +389,10 @@ class TorchGenerator(Generator):
         t0 = time.perf_counter()
         writer = None
         fcsv = None
+        main = self.rank == 0
+        if not main:
+            log_csv = checkpoint = None
+            progress = False
         if log_csv:
             new = not Path(log_csv).exists() or not resume
             fcsv = open(log_csv, "w" if new else "a", newline="")
@@ -350,7 +407,7 @@ class TorchGenerator(Generator):
                 perm = torch.from_numpy(rng.permutation(len(xt)))
                 losses = []
                 for i in range(0, len(xt) - bs // 2, bs):
-                    idx = perm[i:i + bs]
+                    idx = perm[i:i + bs][self.rank::self.world]  # this process's share of the global batch
                     losses.append(self.train_step(xt[idx].to(self.device), ct[idx].to(self.device), step))
                     self.ema.update_parameters(self.net)
                     step += 1
@@ -377,7 +434,10 @@ class TorchGenerator(Generator):
                     self.log.stopped_early = True
                     break
                 limit = float(self.config.get("time_limit_s") or 0)
-                if limit and time.perf_counter() - t0 > limit:
+                stop = torch.tensor([float(bool(limit) and time.perf_counter() - t0 > limit)])
+                if self.world > 1:  # process 0's clock decides, so no process waits for another forever
+                    torch.distributed.broadcast(stop, 0)
+                if stop.item():
                     break
         finally:
             if fcsv:

@@ -3,6 +3,8 @@
 The critic outputs a Wasserstein score and a regression of the (standardised) conditions;
 the generator is penalised when the critic's regression of its samples misses the requested
 conditions. Gradient penalty lambda = 10, n_critic critic steps per generator step.
+``surrogate: sparsity`` adds the metric-prioritised term of ``models/surrogate.py`` to the
+generator loss (weight ``surrogate_weight``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ class _GAN(torch.nn.Module):
 
 class GAN(TorchGenerator):
     family: ClassVar[str] = "gan"
-    defaults: ClassVar[dict] = {"latent": 64, "n_critic": 5, "gp_lambda": 10.0, "aux_weight": 1.0}
+    defaults: ClassVar[dict] = {"latent": 64, "n_critic": 5, "gp_lambda": 10.0, "aux_weight": 1.0,
+                                "surrogate": None, "surrogate_weight": 1.0}
+    surrogate = None
+
+    def prepare(self, train, seed):
+        if self.config.get("surrogate"):
+            from hepfastsim.models.surrogate import fit_surrogate
+
+            self.surrogate = fit_surrogate(self, train, self.config["surrogate"], seed=seed)
 
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         return _GAN(n_features, n_cond, int(self.config["latent"]), int(self.config["hidden"]), int(self.config["layers"]))
@@ -50,14 +60,16 @@ class GAN(TorchGenerator):
         loss_c = out_f[:, 0].mean() - out_r[:, 0].mean() + self.config["gp_lambda"] * gp + self.config["aux_weight"] * aux
         self.optimizers["critic"].zero_grad()
         loss_c.backward()
-        self.optimizers["critic"].step()
+        self.optimizer_step("critic", net.critic.parameters())
         if step % int(self.config["n_critic"]) == 0:
             fake = self.generate(net, c, None)
             out = net.critic(torch.cat([fake, c], 1))
             loss_g = -out[:, 0].mean() + self.config["aux_weight"] * ((out[:, 1:1 + nc] - c) ** 2).mean()
+            if self.surrogate is not None:
+                loss_g = loss_g + float(self.config["surrogate_weight"]) * self.surrogate.penalty(fake, x, c)
             self.optimizers["gen"].zero_grad()
             loss_g.backward()
-            self.optimizers["gen"].step()
+            self.optimizer_step("gen", net.gen.parameters())
         return loss_c.item()
 
     @torch.no_grad()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
+from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import metrics as M
 from hepfastsim.validation.features import (
@@ -47,9 +48,14 @@ def evaluate(
     fr = high_level_features(ref.showers, ref.energies, binning)
     fg = high_level_features(gen.showers, gen.energies, binning)
     hists = feature_histograms(ref, gen, binning, fr, fg)
-    seps = {k: M.separation_power(r, g) for k, (r, g) in hists.items()}
+    sp = {k: M.separation_power_error(r, g, seed=seed) for k, (r, g) in hists.items()}
+    seps = {k: v[0] for k, v in sp.items()}
     result["separation_power"] = seps
+    result["separation_power_err"] = {k: v[1] for k, v in sp.items()}
+    result["separation_power_floor"] = {k: v[2] for k, v in sp.items()}
     result["separation_power_mean"] = float(np.mean(list(seps.values())))
+    # histograms whose separation power exceeds its statistical floor by more than 3 bootstrap errors
+    result["separation_power_significant"] = sorted(k for k, (v, e, f) in sp.items() if v - f > 3 * e)
     low = M.classifier_auc(M.low_level_inputs(ref.showers, ref.energies), M.low_level_inputs(gen.showers, gen.energies),
                            runs=classifier_runs, epochs=classifier_epochs, seed=seed)
     xr, _ = feature_matrix(ref.showers, ref.energies, binning, fr)
@@ -57,6 +63,10 @@ def evaluate(
     high = M.classifier_auc(xr, xg, runs=classifier_runs, epochs=classifier_epochs, seed=seed)
     result["classifier_low"] = low.as_dict()
     result["classifier_high"] = high.as_dict()
+    if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
+        from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
+
+        result["ensemble"] = ensemble_summary(ensemble_bands(ref, gen, binning))
     sr, sg = M.standardise_pair(xr, xg)
     result["fpd"], result["fpd_err"] = M.fpd(sr, sg, seed=seed)
     result["kpd"], result["kpd_err"] = M.kpd(sr, sg, seed=seed)
@@ -73,9 +83,11 @@ def evaluate(
 
 
 def amplification(train: ShowerDataset, holdout: ShowerDataset, gen: ShowerDataset, binning: Binning,
-                  sizes: tuple[int, ...] = (100, 300, 1000, 3000, 10000), seed: int = 0) -> dict:
+                  sizes: tuple[int, ...] = (100, 300, 1000, 3000, 10_000, 30_000, 100_000), seed: int = 0) -> dict:
     """Statistical amplification: mean W1 over the high-level features between a held-out reference and
-    N generated showers, versus N, next to the same distance for all training showers."""
+    N generated showers, versus N (the sizes up to len(gen), and len(gen)), next to the same distance for all
+    N_train training showers. Generated samples larger than N_train that come closer amplify the training set."""
+    sizes = tuple(sorted({n for n in sizes if n < len(gen)} | {len(gen)}))
     rng = np.random.default_rng(seed)
     xh, _ = feature_matrix(holdout.showers, holdout.energies, binning)
     xt, _ = feature_matrix(train.showers, train.energies, binning)
@@ -90,3 +102,20 @@ def amplification(train: ShowerDataset, holdout: ShowerDataset, gen: ShowerDatas
         "w1_train": mean_w1(xt),
         "w1_generated": {int(n): mean_w1(xg[rng.choice(len(xg), n, replace=False)]) for n in sizes if n <= len(xg)},
     }
+
+
+def near_energy(ds: ShowerDataset, energy: float, tolerance: float = 0.05) -> ShowerDataset:
+    """The showers within +-tolerance (relative) of an incident energy in MeV; the cut `train --holdout-energy` uses."""
+    return ds.subset(np.abs(ds.energies / energy - 1) <= tolerance)
+
+
+def interpolation(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, energy: float, *, seed: int = 0,
+                  classifier_epochs: int = 30) -> dict:
+    """Metrics restricted to an incident energy left out of training (``train --holdout-energy``)."""
+    r, g = near_energy(ref, energy), near_energy(gen, energy)
+    if min(len(r), len(g)) < 50:
+        raise HepFastSimError(f"only {len(r)} reference / {len(g)} generated showers within 5 % of {energy:g} MeV; need 50")
+    m = evaluate(r, g, binning, seed=seed, fast=True, classifier_epochs=classifier_epochs)
+    return {"energy_MeV": energy, "n_reference": len(r), "n_generated": len(g),
+            "auc_low": m["classifier_low"]["auc"], "auc_high": m["classifier_high"]["auc"], "fpd": m["fpd"],
+            "fpd_err": m["fpd_err"], "e_ratio_separation_power": m["separation_power"]["E_tot/E_inc"]}

@@ -25,14 +25,18 @@ from sklearn.neighbors import NearestNeighbors
 from hepfastsim.errors import HepFastSimError
 
 
+def _sp_bins(ref: np.ndarray, bins: np.ndarray | int) -> np.ndarray:
+    """Histogram edges: given, or n equal bins between the 0.1 and 99.9 percentiles of the reference."""
+    if not isinstance(bins, int):
+        return np.asarray(bins)
+    lo, hi = np.nanpercentile(ref, [0.1, 99.9]) if len(ref) else (0.0, 1.0)
+    return np.linspace(lo, max(hi, lo + 1e-9), bins + 1)
+
+
 def separation_power(ref: np.ndarray, gen: np.ndarray, bins: np.ndarray | int = 50) -> float:
     """Triangular discrimination 1/2 sum (h_r - h_g)^2 / (h_r + h_g) of normalised histograms (0 = identical, 1 = disjoint)."""
     ref, gen = np.asarray(ref).ravel(), np.asarray(gen).ravel()
-    if isinstance(bins, int):
-        lo, hi = np.nanpercentile(ref, [0.1, 99.9]) if len(ref) else (0.0, 1.0)
-        if hi <= lo:
-            hi = lo + 1e-9
-        bins = np.linspace(lo, hi, bins + 1)
+    bins = _sp_bins(ref, bins)
     h_r, _ = np.histogram(ref, bins)
     h_g, _ = np.histogram(gen, bins)
     h_r = h_r / max(h_r.sum(), 1)
@@ -42,12 +46,22 @@ def separation_power(ref: np.ndarray, gen: np.ndarray, bins: np.ndarray | int = 
     return float(0.5 * np.sum((h_r[m] - h_g[m]) ** 2 / s[m]))
 
 
-def separation_power_error(ref: np.ndarray, gen: np.ndarray, bins=50, n_boot: int = 20, seed: int = 0) -> tuple[float, float]:
-    """Separation power and its bootstrap standard deviation."""
+def separation_power_error(ref: np.ndarray, gen: np.ndarray, bins: np.ndarray | int = 50, n_boot: int = 20,
+                           seed: int = 0) -> tuple[float, float, float]:
+    """Separation power, its bootstrap standard deviation, and its statistical floor.
+
+    The floor is the value expected for two finite samples of one distribution, n_occupied (1/N_r + 1/N_g) / 4,
+    since the triangular discrimination is positive even for identical parents: a generated sample is
+    consistent with the reference when value - floor is within a few errors of zero.
+    """
+    ref, gen = np.asarray(ref).ravel(), np.asarray(gen).ravel()
+    bins = _sp_bins(ref, bins)
     rng = np.random.default_rng(seed)
     val = separation_power(ref, gen, bins)
     boots = [separation_power(rng.choice(ref, len(ref)), rng.choice(gen, len(gen)), bins) for _ in range(n_boot)]
-    return val, float(np.std(boots))
+    occupied = np.count_nonzero(np.histogram(np.concatenate([ref, gen]), bins)[0])
+    floor = occupied * (1 / max(len(ref), 1) + 1 / max(len(gen), 1)) / 4
+    return val, float(np.std(boots)), float(floor)
 
 
 # ---------------------------------------------------------------- classifier

@@ -16,6 +16,7 @@ import mplhep as hep  # noqa: E402
 import numpy as np  # noqa: E402
 
 from hepfastsim.data.calo_io import ShowerDataset  # noqa: E402
+from hepfastsim.data.tpc_io import TPCDataset  # noqa: E402
 from hepfastsim.fileio import atomic_output  # noqa: E402
 from hepfastsim.geometry.binning import Binning  # noqa: E402
 from hepfastsim.validation.evaluate import feature_histograms  # noqa: E402
@@ -24,17 +25,23 @@ from hepfastsim.validation.features import longitudinal_profile, radial_profile 
 plt.style.use(hep.style.ROOT)
 
 
-def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None):
-    lo, hi = np.nanpercentile(np.concatenate([ref, gen]), [0.5, 99.5])
-    if hi <= lo:
-        hi = lo + 1e-6
-    edges = np.linspace(lo, hi, bins + 1)
+def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | None = None):
+    """Reference vs generated density with a ratio panel; band: an ensemble's mean +- std per bin on its edges."""
+    if band is not None:
+        edges = band["edges"]
+    else:
+        lo, hi = np.nanpercentile(np.concatenate([ref, gen]), [0.5, 99.5])
+        edges = np.linspace(lo, max(hi, lo + 1e-6), bins + 1)
     hr, _ = np.histogram(ref, edges, density=True)
     hg, _ = np.histogram(gen, edges, density=True)
     nr, _ = np.histogram(ref, edges)
     err = np.where(nr > 0, hr / np.sqrt(np.maximum(nr, 1)), 0)
     hep.histplot(hr, edges, ax=ax_top, label="reference", color="k", histtype="fill", alpha=0.25)
     hep.histplot(hg, edges, ax=ax_top, label="generated", color="C1", lw=2)
+    if band is not None:
+        lo_b, hi_b = band["mean"] - band["std"], band["mean"] + band["std"]
+        ax_top.stairs(hi_b, edges, baseline=lo_b, fill=True, color="C1", alpha=0.3,
+                      label=f"ensemble ±1σ (covers {100 * band['coverage']:.0f} %)")
     ax_top.set_ylabel("density", fontsize=14)
     title = name if sep is None else f"{name}  (sep. power {sep:.3g})"
     ax_top.set_title(title, fontsize=13)
@@ -63,6 +70,11 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
     figs: dict[str, bytes] = {}
     hists = feature_histograms(ref, gen, binning)
     seps = metrics.get("separation_power", {})
+    bands = {}
+    if "member" in gen.extras:
+        from hepfastsim.validation.ensemble import ensemble_bands
+
+        bands = ensemble_bands(ref, gen, binning)
     groups: dict[str, list[str]] = {}
     for name in hists:
         groups.setdefault(name.rsplit("_", 1)[0] if name[-1].isdigit() else name, []).append(name)
@@ -75,7 +87,7 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
         for i, name in enumerate(names):
             r, c = divmod(i, ncol)
             _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), *hists[name], name,
-                        sep=seps.get(name))
+                        sep=seps.get(name), band=bands.get(name))
         figs[f"hist_{group.replace('/', '_')}.png"] = _png(fig)
     # E_tot / E_inc per incident energy bin
     edges = np.unique(np.quantile(ref.energies, np.linspace(0, 1, 5)))
@@ -121,7 +133,24 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
             axes[i][j].set_xlabel("r bin", fontsize=9)
             axes[i][j].set_ylabel("alpha bin", fontsize=9)
     figs["average_showers.png"] = _png(fig)
+    if "amplification" in metrics:
+        figs["amplification.png"] = _amplification_figure(metrics["amplification"])
     return figs
+
+
+def _amplification_figure(a: dict) -> bytes:
+    """Mean W1 (high-level features, in reference standard deviations) to the held-out reference versus N generated."""
+    n = np.array(sorted(int(k) for k in a["w1_generated"]))
+    w = np.array([a["w1_generated"][k] for k in sorted(a["w1_generated"], key=int)])
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot(n, w, "o-", color="C1", label="N generated showers")
+    ax.axhline(a["w1_train"], color="k", ls="--", label=f"the {a['n_train']} training showers")
+    ax.set_xscale("log")
+    ax.set_xlabel("N generated", fontsize=13)
+    ax.set_ylabel("mean W1 to held-out reference [σ]", fontsize=13)
+    ax.set_title("statistical amplification", fontsize=13)
+    ax.legend(fontsize=11)
+    return _png(fig)
 
 
 def _fmt(v) -> str:
@@ -130,25 +159,48 @@ def _fmt(v) -> str:
 
 def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict,
                  title: str = "hepfastsim validation report") -> Path:
-    """Write report.html (self-contained), metrics.json and every PNG into out_dir; returns the HTML path."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    figs = make_figures(ref, gen, binning, metrics)
-    for name, data in figs.items():
-        _atomic_write(out / name, data)
-    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
+    """Calorimeter report: report.html (self-contained), metrics.json and every PNG in out_dir; returns the HTML path."""
     summary = [
         ("events (reference / generated)", f"{metrics['n_reference']} / {metrics['n_generated']}"),
-        ("classifier AUC, low level", f"{metrics['classifier_low']['auc']:.3f} ± {metrics['classifier_low']['auc_std']:.3f}"),
-        ("classifier AUC, high level", f"{metrics['classifier_high']['auc']:.3f} ± {metrics['classifier_high']['auc_std']:.3f}"),
-        ("JSD low / high", f"{metrics['classifier_low']['jsd']:.3f} / {metrics['classifier_high']['jsd']:.3f}"),
+        *_classifier_rows(metrics),
         ("FPD", f"{metrics['fpd']:.4g} ± {metrics['fpd_err']:.2g}"),
         ("KPD", f"{metrics['kpd']:.3g} ± {metrics['kpd_err']:.2g}"),
         ("mean separation power", f"{metrics['separation_power_mean']:.4g}"),
     ]
-    for k in ("prdc", "diversity", "multi_maxima_fraction"):
+    sig = metrics.get("separation_power_significant")
+    if sig is not None:
+        summary.append(("histograms with separation power > floor + 3 errors",
+                        f"{len(sig)} of {len(metrics['separation_power'])}" + (f": {', '.join(sig[:8])}" if sig else "")))
+    if "ensemble" in metrics:
+        summary.append(("ensemble band coverage of the reference (mean over histograms)",
+                        f"{100 * metrics['ensemble']['members_band_coverage_mean']:.1f} %"))
+    for k in ("prdc", "diversity", "multi_maxima_fraction", "interpolation"):
         if k in metrics:
             summary.append((k, ", ".join(f"{a}={_fmt(b)}" for a, b in metrics[k].items())))
+    if "amplification" in metrics:
+        a = metrics["amplification"]
+        better = [int(k) for k, v in a["w1_generated"].items() if v < a["w1_train"]]
+        summary.append(("amplification", f"W1 of the {a['n_train']} training showers {a['w1_train']:.4g}; generated samples "
+                        f"closer to the held-out reference: N = {', '.join(map(str, better)) or 'none'}"))
+    intro = f"Binning: {binning.name} ({binning.n_voxels} voxels). AUC 0.5 = indistinguishable from the reference."
+    return write_html(out_dir, title, intro, summary, make_figures(ref, gen, binning, metrics), metrics)
+
+
+def _classifier_rows(metrics: dict) -> list[tuple[str, str]]:
+    lo, hi = metrics["classifier_low"], metrics["classifier_high"]
+    return [("classifier AUC, low level", f"{lo['auc']:.3f} ± {lo['auc_std']:.3f}"),
+            ("classifier AUC, high level", f"{hi['auc']:.3f} ± {hi['auc_std']:.3f}"),
+            ("JSD low / high", f"{lo['jsd']:.3f} / {hi['jsd']:.3f}")]
+
+
+def write_html(out_dir: str | Path, title: str, intro: str, summary: list[tuple[str, str]], figs: dict[str, bytes],
+               metrics: dict) -> Path:
+    """The report page: summary table and embedded figures; PNGs and metrics.json beside it (atomic writes)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in figs.items():
+        _atomic_write(out / name, data)
+    _atomic_write(out / "metrics.json", json.dumps(metrics, indent=2, default=float).encode())
     rows = "\n".join(f"<tr><th>{html.escape(a)}</th><td>{html.escape(b)}</td></tr>" for a, b in summary)
     imgs = "\n".join(
         f'<figure><img alt="{html.escape(n)}" src="data:image/png;base64,{base64.b64encode(d).decode()}"/>'
@@ -159,7 +211,7 @@ def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, bi
 <style>body{{font-family:sans-serif;max-width:1400px;margin:auto}} table{{border-collapse:collapse}}
 th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}} img{{max-width:100%}} figure{{margin:20px 0}}</style>
 </head><body><h1>{html.escape(title)}</h1>
-<p>Binning: {html.escape(binning.name)} ({binning.n_voxels} voxels). AUC 0.5 = indistinguishable from the reference.</p>
+<p>{html.escape(intro)}</p>
 <table>{rows}</table>
 {imgs}
 </body></html>
@@ -167,6 +219,63 @@ th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}} img{{max-width:1
     path = out / "report.html"
     _atomic_write(path, page.encode())
     return path
+
+
+def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, bytes]:
+    """Moment histograms, mean +- std profiles of every moment versus every parameter, average responses."""
+    from hepfastsim.validation.tpc import MOMENT_NAMES, cluster_moments, profile_variables, trend
+
+    figs: dict[str, bytes] = {}
+    mr, mg = cluster_moments(ref.responses), cluster_moments(gen.responses)
+    seps = metrics.get("separation_power", {})
+    fig = plt.figure(figsize=(18, 12))
+    gs = fig.add_gridspec(4, 3, height_ratios=[3, 1, 3, 1], hspace=0.35)
+    for k, name in enumerate(MOMENT_NAMES):
+        r, c = divmod(k, 3)
+        a, b = mr[:, k][np.isfinite(mr[:, k])], mg[:, k][np.isfinite(mg[:, k])]
+        _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), a, b, name, sep=seps.get(name))
+    figs["tpc_moments.png"] = _png(fig)
+    vr, vg = profile_variables(ref), profile_variables(gen)
+    vars_ = [v for v in vr if np.ptp(vr[v]) > 1e-9]
+    fig, axes = plt.subplots(len(MOMENT_NAMES) - 1, len(vars_), figsize=(4.2 * len(vars_), 3.4 * (len(MOMENT_NAMES) - 1)),
+                             squeeze=False)
+    for j, var in enumerate(vars_):
+        edges = np.linspace(min(vr[var].min(), vg[var].min()), max(vr[var].max(), vg[var].max()), 20)
+        x = 0.5 * (edges[1:] + edges[:-1])
+        for m in range(len(MOMENT_NAMES) - 1):
+            ax = axes[m][j]
+            for v, mom, col, lab in ((vr, mr, "k", "reference"), (vg, mg, "C1", "generated")):
+                mean, mean_e, std, _ = trend(v[var], mom[:, m], edges)
+                ax.fill_between(x, mean - mean_e, mean + mean_e, color=col, alpha=0.5, label=lab)
+                ax.plot(x, mean + std, color=col, ls="--", lw=1)
+                ax.plot(x, mean - std, color=col, ls="--", lw=1)
+            ax.set_xlabel(var, fontsize=10)
+            ax.set_ylabel(MOMENT_NAMES[m], fontsize=10)
+            ax.tick_params(labelsize=8)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"mean ± std profiles (band: mean ± error; dashed: mean ± std); chi2 = {metrics.get('chi2', float('nan')):.1f}")
+    figs["tpc_profiles.png"] = _png(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, d, lab in ((axes[0], ref, "reference"), (axes[1], gen, "generated")):
+        im = ax.imshow(np.log10(1 + d.responses.mean(0)), aspect="auto", origin="lower", cmap="viridis")
+        ax.set_title(f"{lab}: mean log10(1 + amplitude)", fontsize=11)
+        ax.set_xlabel("time bin", fontsize=10)
+        ax.set_ylabel("pad", fontsize=10)
+        fig.colorbar(im, ax=ax)
+    figs["tpc_average_response.png"] = _png(fig)
+    return figs
+
+
+def write_tpc_report(out_dir: str | Path, ref: TPCDataset, gen: TPCDataset, metrics: dict,
+                     title: str = "hepfastsim TPC validation report") -> Path:
+    """TPC report (cluster moments, profiles, chi2, classifier AUC) in out_dir; returns the HTML path."""
+    summary = [("events (reference / generated)", f"{metrics['n_reference']} / {metrics['n_generated']}"),
+               ("chi2 (mean ± std bands, study's figure of merit)", f"{metrics['chi2']:.1f} / {metrics['chi2_ndf']} band points"),
+               *_classifier_rows(metrics),
+               ("empty responses (ref / gen)", f"{metrics['empty_fraction']['reference']:.3f} / {metrics['empty_fraction']['generated']:.3f}")]
+    summary += [(f"separation power {k}", f"{v:.4g}") for k, v in metrics["separation_power"].items()]
+    intro = f"MPD TPC pad-row window {ref.shape[0]} pads x {ref.shape[1]} time bins, conditions {', '.join(ref.names)}."
+    return write_html(out_dir, title, intro, summary, tpc_figures(ref, gen, metrics), metrics)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

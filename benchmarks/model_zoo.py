@@ -1,0 +1,101 @@
+"""Every model family on the same demo data, scored by the same evaluation (issue: model zoo table).
+
+For each family: train with its shipped config (src/hepfastsim/configs/FAMILY.yaml) under the
+same wall-clock budget on the demo training set (built-in simulation, electrons 1-20 GeV,
+576 voxels), generate one shower per held-out test shower at the same incident energy,
+evaluate against the held-out full simulation (classifier AUCs, FPD, KPD), and time
+generation at batch 10000 (10 GeV, CPU). Prints a markdown table and writes JSON.
+
+    .venv/bin/python benchmarks/model_zoo.py --minutes 5 --out benchmarks/zoo_demo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hepfastsim.bench.timing import time_generator
+from hepfastsim.data.calo_io import ShowerDataset, read_showers
+from hepfastsim.demo import demo_data, family_config
+from hepfastsim.models import get_family
+from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+from hepfastsim.validation.evaluate import evaluate
+
+
+def run_family(name: str, minutes: float, train, val, test, binning, seed: int = 0, overrides: dict | None = None,
+               save_dir: Path | None = None) -> dict:
+    cfg = {**family_config(name), "time_limit_s": minutes * 60, **(overrides or {})}
+    if name == "library":
+        cfg.pop("time_limit_s")
+    gen = get_family(name)(calo_spec(binning), **cfg)
+    t0 = time.perf_counter()
+    log = gen.fit(calo_samples(train), calo_samples(val), seed=seed, progress=False)
+    t_train = time.perf_counter() - t0
+    if save_dir is not None:
+        save_dir.mkdir(parents=True, exist_ok=True)
+        gen.save(save_dir / f"{name}.pt")
+    x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)
+    m = evaluate(test, ShowerDataset(test.energies, x), binning, seed=seed, fast=True)
+    ms = time_generator(gen, 10_000.0, batch_sizes=(10_000,), repeats=3)["ms_per_shower"][10_000]
+    return {"family": name, "train_s": round(t_train, 1), "epochs": len(log.epochs),
+            "auc_low": m["classifier_low"]["auc"], "auc_high": m["classifier_high"]["auc"],
+            "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
+            "sep_power_mean": m["separation_power_mean"], "ms_per_shower_b10000": ms,
+            "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]}
+
+
+def table(rows: list[dict]) -> str:
+    out = ["| family | AUC low | AUC high | FPD | KPD | mean sep. power | train [s] (epochs) | ms/shower (batch 10000) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['family']} | {r['auc_low']:.3f} | {r['auc_high']:.3f} | {r['fpd']:.3g} ± {r['fpd_err']:.2g} | "
+                   f"{r['kpd']:.3g} ± {r['kpd_err']:.2g} | {r['sep_power_mean']:.3g} | {r['train_s']:.0f} ({r['epochs']}) | "
+                   f"{r['ms_per_shower_b10000']:.4f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default="library,vae,gan,flow,fm")
+    ap.add_argument("--minutes", type=float, default=5.0, help="training budget per family")
+    ap.add_argument("--n-train", type=int, default=30000)
+    ap.add_argument("--n-test", type=int, default=10000)
+    ap.add_argument("--data", type=Path, default=Path("demo_output"), help="folder of the (cached) demo simulation")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/zoo_demo.json"))
+    ap.add_argument("--models", type=Path, default=Path("demo_output/zoo"), help="where the trained checkpoints go")
+    ap.add_argument("--set", action="append", default=[], help="override an option: FAMILY.key=value (YAML value)")
+    a = ap.parse_args()
+    import yaml
+
+    overrides: dict[str, dict] = {}
+    for s in a.set:
+        k, v = s.split("=", 1)
+        fam, key = k.split(".", 1)
+        overrides.setdefault(fam, {})[key] = yaml.safe_load(v)
+    train_p, test_p, fs = demo_data(a.data, a.n_train, a.n_test)
+    ds = read_showers(train_p, binning=fs.binning, max_events=a.n_train)
+    test = read_showers(test_p, binning=fs.binning, max_events=a.n_test)
+    i_tr, i_va = train_val_split(len(ds), 0.1, 0)
+    # rows of families not rerun now are kept from an earlier run written to the same --out
+    old = json.loads(a.out.read_text())["rows"] if a.out.exists() else []
+    rows = [r for r in old if r["family"] not in a.families.split(",")]
+    for fam in a.families.split(","):
+        r = run_family(fam, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, overrides=overrides.get(fam), save_dir=a.models)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    order = ["library", "vae", "gan", "flow", "fm"]
+    rows.sort(key=lambda r: order.index(r["family"]) if r["family"] in order else 99)
+    info = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "minutes": a.minutes,
+            "n_train": len(i_tr), "n_test": len(test), "overrides": overrides, "rows": rows}
+    a.out.write_text(json.dumps(info, indent=2, default=float))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

@@ -1,0 +1,66 @@
+"""Ensembles: K generators of one family trained with different seeds, for a systematic uncertainty.
+
+``sample`` draws from the ensemble mixture (each response from a randomly chosen member, whose
+index ``last_members`` keeps, so ``generate`` can record it); ``evaluate`` turns the members'
+histograms into a band (mean +- std over members) on every observable and reports how often it
+covers the reference. Options: ``base`` (the family), ``members`` (K), ``options`` (the
+family's own options, e.g. from its YAML config).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.models.base import Generator, Samples, TrainLog, get_family
+
+
+class Ensemble(Generator):
+    family: ClassVar[str] = "ensemble"
+    defaults: ClassVar[dict] = {"base": "fm", "members": 3, "options": {}}
+
+    def __init__(self, spec=None, **config) -> None:
+        super().__init__(spec, **config)
+        if int(self.config["members"]) < 2:
+            raise HepFastSimError("an ensemble needs at least 2 members")
+        if self.config["base"] == "ensemble":
+            raise HepFastSimError("an ensemble of ensembles is not supported")
+        get_family(self.config["base"])  # unknown family -> clear error now, not after training
+        self.members: list[Generator] = []
+        self.last_members: np.ndarray | None = None
+
+    def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
+            progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None) -> TrainLog:
+        """Train the members one after the other with seeds seed, seed + 1, ... (loss logs NAME.memberK.csv)."""
+        klass = get_family(self.config["base"])
+        self.members = []
+        for k in range(int(self.config["members"])):
+            m = klass(self.spec, **dict(self.config["options"]))
+            csv = None if log_csv is None else Path(log_csv).with_suffix(f".member{k}.csv")
+            m.fit(train, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv)
+            self.members.append(m)
+            self.log.seconds += m.log.seconds
+        self.x_tf, self.c_tf = self.members[0].x_tf, self.members[0].c_tf
+        return self.log
+
+    def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
+        """The mixture: each row from a random member (which one is kept in ``last_members``)."""
+        c = self._check_conditions(conditions)
+        rng = np.random.default_rng(seed)
+        who = rng.integers(0, len(self.members), len(c))
+        out = np.empty((len(c), self.spec.n_features), np.float32)
+        for k, m in enumerate(self.members):
+            idx = np.flatnonzero(who == k)
+            if len(idx):
+                out[idx] = m.sample(c[idx], batch_size=batch_size, seed=None if seed is None else seed + 1 + k)
+        self.last_members = who.astype(np.int32)
+        return out
+
+    def _extra_state(self) -> dict:
+        return {"members": [m.state_dict() for m in self.members]}
+
+    def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
+        self.members = [Generator.from_state(s) for s in state["members"]]
