@@ -7,6 +7,9 @@ evaluate against the held-out full simulation (classifier AUCs, FPD, KPD), and t
 generation at batch 10000 (10 GeV, CPU). Prints a markdown table and writes JSON.
 
     .venv/bin/python benchmarks/model_zoo.py --minutes 5 --out benchmarks/zoo_demo.json
+
+The same on the dataset-2 readout (6480 voxels; the same 1-20 GeV electrons simulated once into
+demo_output/ds2): --binning ../shared/data/calochallenge/binning_dataset_2.xml --data demo_output/ds2
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=30000)
     ap.add_argument("--n-test", type=int, default=10000)
     ap.add_argument("--data", type=Path, default=Path("demo_output"), help="folder of the (cached) demo simulation")
+    ap.add_argument("--binning", default="demo", help="readout: demo or a CaloChallenge binning XML")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/zoo_demo.json"))
     ap.add_argument("--models", type=Path, default=Path("demo_output/zoo"), help="where the trained checkpoints go")
     ap.add_argument("--set", action="append", default=[], help="override an option: FAMILY.key=value (YAML value)")
@@ -77,7 +81,7 @@ def main() -> None:
         k, v = s.split("=", 1)
         fam, key = k.split(".", 1)
         overrides.setdefault(fam, {})[key] = yaml.safe_load(v)
-    train_p, test_p, fs = demo_data(a.data, a.n_train, a.n_test)
+    train_p, test_p, fs = demo_data(a.data, a.n_train, a.n_test, binning=a.binning)
     ds = read_showers(train_p, binning=fs.binning, max_events=a.n_train)
     test = read_showers(test_p, binning=fs.binning, max_events=a.n_test)
     i_tr, i_va = train_val_split(len(ds), 0.1, 0)
@@ -90,7 +94,7 @@ def main() -> None:
         print(json.dumps(r), flush=True)
     order = ["library", "vae", "gan", "flow", "fm"]
     rows.sort(key=lambda r: order.index(r["family"]) if r["family"] in order else 99)
-    info = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "minutes": a.minutes,
+    info = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "minutes": a.minutes, "binning": fs.binning.name,
             "n_train": len(i_tr), "n_test": len(test), "overrides": overrides, "rows": rows}
     a.out.write_text(json.dumps(info, indent=2, default=float))
     print(table(rows))

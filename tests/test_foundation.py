@@ -173,3 +173,15 @@ def test_cli_help_and_info(tmp_path):
     assert "events:    20" in r.output and "binning_demo" in r.output
     r = runner.invoke(app, ["info", str(tmp_path / "missing.h5")])
     assert r.exit_code == 2 and "file not found" in r.output
+
+
+def test_atomic_output_has_normal_permissions(tmp_path):
+    import os
+
+    from hepfastsim.fileio import atomic_output
+
+    with atomic_output(tmp_path / "f.txt") as tmp:
+        tmp.write_text("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -98,6 +98,11 @@ def test_group_energy_transform_round_trip(tiny):
     u[:, g0] -= np.log(2.0) / tf.std[g0]              # halve the total energy, keep the longitudinal fractions
     half = tf.inverse(u, train.c[:, 0])
     np.testing.assert_allclose(half.sum(1), 0.5 * train.x.sum(1), rtol=0.02)   # minus cells now below threshold
+    # CaloFlow noise injection: sub-threshold cells become noise below the threshold, and come back as zeros
+    dq = ResponseTransform(eps=1e-6, threshold=15.15e-3, groups=layer_slices(B), dequantize=True).fit(train.x, train.c[:, 0])
+    noisy = dq.forward(train.x, train.c[:, 0], np.random.default_rng(1))
+    assert len(np.unique(noisy[:, 0])) > 0.9 * len(noisy)        # no spike at zero any more
+    np.testing.assert_allclose(dq.inverse(noisy, train.c[:, 0]), train.x, rtol=2e-4, atol=1e-6)
     layers = [half[:, a:b].sum(1) / half.sum(1) for a, b in layer_slices(B)]
     orig = [train.x[:, a:b].sum(1) / train.x.sum(1) for a, b in layer_slices(B)]
     np.testing.assert_allclose(layers, orig, atol=0.02)
@@ -237,3 +242,15 @@ def test_gan_with_sparsity_surrogate(tiny):
     assert float(m.surrogate.penalty(torch.zeros_like(x), x, c)) > 1e-3
     with pytest.raises(HepFastSimError, match="unknown surrogate observable"):
         get_family("gan")(calo_spec(B), hidden=8, layers=1, surrogate="nope").fit(train, epochs=1, progress=False)
+
+
+def test_demo_end_to_end_tiny(tmp_path):
+    """`hepfastsim demo` (what `make demo` runs) on a tiny sample: simulate, train, generate, evaluate, time."""
+    import json
+
+    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--model", "gan", "--minutes", "0.05",
+                                 "--n-train", "400", "--n-test", "200"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert 0.0 <= s["auc_low"] <= 1.0 and s["speedup_10GeV_batch10000"] > 0
+    assert check_report_html(tmp_path / "d" / "report_gan" / "report.html") >= 8

@@ -107,6 +107,8 @@ def simulate(
     chunk: int = typer.Option(1000, help="showers per written chunk"),
     resume: bool = typer.Option(False, help="continue an interrupted file"),
     policy: Optional[Path] = typer.Option(None, help="routing YAML: fast model or full simulation per particle/energy/angle"),
+    shards: int = typer.Option(1, help="> 1: simulate in parallel with Dask into OUT/shard_NNNN.h5 (read as one dataset)"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a local cluster of --shards processes)"),
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
@@ -114,6 +116,19 @@ def simulate(
     from hepfastsim.fullsim import FullSim
     from hepfastsim.geometry.detector import load_detector
 
+    if shards > 1 or scheduler:
+        from hepfastsim.fullsim.distributed import simulate_sharded
+
+        if out.exists() and any(out.glob("shard_*.h5")) and not (resume or overwrite):
+            raise HepFastSimError(f"{out} already holds shards; pass --resume to continue them or --overwrite")
+        if overwrite and not resume:
+            for f in out.glob("shard_*.h5"):
+                f.unlink()
+        st = simulate_sharded(out, n, energies, particle, binning=binning, detector=detector, theta=np.radians(theta_deg),
+                              phi=np.radians(phi_deg), seed=seed, chunk=chunk, shards=shards, scheduler=scheduler)
+        typer.echo(f"wrote {out}/: {st['events']} showers in {st['shards']} shards, {st['seconds']:.1f} s wall "
+                   f"(slowest shard), {st['cpu_seconds']:.1f} s summed")
+        return
     fs = FullSim(load_detector(detector), binning)
     if policy is not None:
         from hepfastsim.data.calo_io import write_showers

@@ -30,9 +30,10 @@ def family_config(name: str) -> dict:
     return yaml.safe_load(text) or {}
 
 
-def demo_data(out: Path, n_train: int, n_test: int, seed: int = 0, progress: bool = True) -> tuple[Path, Path, FullSim]:
-    """Simulate (once) the demo training and test sets: electrons 1-20 GeV log-uniform, demo readout."""
-    fs = FullSim(binning="demo")
+def demo_data(out: Path, n_train: int, n_test: int, seed: int = 0, progress: bool = True,
+              binning: str = "demo") -> tuple[Path, Path, FullSim]:
+    """Simulate (once) the demo training and test sets: electrons 1-20 GeV log-uniform, demo readout (or another)."""
+    fs = FullSim(binning=binning)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, n, s in (("fullsim_train.h5", n_train, seed), ("fullsim_test.h5", n_test, seed + 1000)):

@@ -102,9 +102,34 @@ def _check_keys(f: h5py.File, path: str | Path) -> None:
             raise HepFastSimError(f"{path}: missing dataset {key!r} (CaloChallenge format needs incident_energies and showers)")
 
 
+SHARD_GLOB = "shard_*.h5"
+
+
+def shard_files(path: str | Path) -> list[Path]:
+    """The files behind a dataset path: the file itself, or the shard_*.h5 files of a folder in name order
+    (how distributed simulation writes a dataset), which are read as one dataset."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob(SHARD_GLOB))
+        if not files:
+            raise HepFastSimError(f"{path} is a folder without {SHARD_GLOB} files")
+        return files
+    return [path]
+
+
 def file_summary(path: str | Path) -> dict:
-    """Events, voxels, incident energies and their range, extras and attributes of a shower file,
-    read without loading the showers."""
+    """Events, voxels, incident energies and their range, extras and attributes of a shower file (or a folder
+    of shards, summed), read without loading the showers."""
+    files = shard_files(path)
+    if len(files) > 1:
+        parts = [file_summary(f) for f in files]
+        if len({p["voxels"] for p in parts}) > 1:
+            raise HepFastSimError(f"{path}: shards with different voxel counts {sorted({p['voxels'] for p in parts})}")
+        e = np.concatenate([p["energies_MeV"] for p in parts])
+        return {**parts[0], "events": int(len(e)), "energies_MeV": e, "shards": len(files),
+                "energy_min_MeV": float(e.min()) if len(e) else float("nan"),
+                "energy_max_MeV": float(e.max()) if len(e) else float("nan")}
+    path = files[0]
     with _open(path) as f:
         _check_keys(f, path)
         e = f["incident_energies"][:].reshape(-1)
@@ -123,7 +148,14 @@ def file_summary(path: str | Path) -> dict:
 def iter_showers(
     path: str | Path, chunk: int = 10_000, binning: Binning | None = None
 ) -> Iterator[ShowerDataset]:
-    """Stream a shower file chunk by chunk (for files larger than memory); each chunk is validated."""
+    """Stream a shower file (or a folder of shards, in order) chunk by chunk, for data larger than memory;
+    each chunk is validated."""
+    files = shard_files(path)
+    if len(files) > 1:
+        for f in files:
+            yield from iter_showers(f, chunk, binning)
+        return
+    path = files[0]
     with _open(path) as f:
         _check_keys(f, path)
         n_e, n_s = len(f["incident_energies"]), len(f["showers"])
@@ -159,7 +191,7 @@ def read_showers(
         if max_events is not None and got >= max_events:
             break
     if not parts:
-        with _open(path) as f:
+        with _open(shard_files(path)[0]) as f:
             _check_keys(f, path)
             v = f["showers"].shape[1]
         return ShowerDataset(np.zeros(0), np.zeros((0, v), dtype=dtype))

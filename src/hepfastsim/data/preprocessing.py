@@ -52,6 +52,12 @@ class ResponseTransform:
     the layer energies from them and rescales each group of generated voxels to its energy. The
     total energy and the longitudinal profile are then variables of their own instead of sums
     of many noisy voxels.
+
+    With ``dequantize`` (CaloFlow's noise injection) the training responses below the readout
+    threshold are replaced by uniform noise in [0, threshold) (group energies stay those of the
+    real cells): the per-cell distribution becomes continuous instead of a spike at zero plus a
+    gap, which continuous generative models learn far more easily; ``inverse`` zeroes everything
+    below the threshold again.
     """
 
     eps: float = 1e-6
@@ -60,21 +66,27 @@ class ResponseTransform:
     std: np.ndarray | None = None
     groups: tuple[tuple[int, int], ...] = ()
     u_max: np.ndarray | None = None   # per-feature maximum of the standardised training data
+    dequantize: bool = False
 
     @property
     def n_out(self) -> int:
         """Width of the preprocessed vector (features + one per group)."""
         return len(self.mean)
 
-    def _log(self, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, np.float64) / scale[:, None]
-        u = np.log(x + self.eps)
+    def _log(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        cells = x
+        if self.dequantize and rng is not None:
+            below = x < self.threshold
+            cells = np.where(below, rng.uniform(0.0, self.threshold, x.shape), x)
+        u = np.log(cells / scale[:, None] + self.eps)
         if not self.groups:
             return u
+        x = x / scale[:, None]
         return np.column_stack([u, energies_to_fractions(np.stack([x[:, a:b].sum(1) for a, b in self.groups], 1), self.eps)])
 
     def fit(self, x: np.ndarray, scale: np.ndarray) -> "ResponseTransform":
-        u = self._log(x, scale)
+        u = self._log(x, scale, np.random.default_rng(0))
         self.mean = u.mean(0)
         # floor for features (nearly) constant in training, so a rare non-zero value elsewhere stays O(10), not O(1e6)
         sd = u.std(0)
@@ -82,34 +94,43 @@ class ResponseTransform:
         self.u_max = ((u - self.mean) / self.std).max(0)
         return self
 
-    def forward(self, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        return ((self._log(x, scale) - self.mean) / self.std).astype(np.float32)
+    def forward(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Preprocessed responses; rng: draw the dequantisation noise (training data) when ``dequantize``."""
+        return ((self._log(x, scale, rng) - self.mean) / self.std).astype(np.float32)
 
     def inverse(self, u: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Physical responses; a generated value above the training maximum of its feature (plus one training
         standard deviation) is clipped there, so one wild output cannot create a shower of absurd energy."""
-        u = np.asarray(u, np.float64)
+        u = np.array(u, np.float32)   # float32 and in place: this runs on every generated batch
         if self.u_max is not None:
-            u = np.minimum(u, self.u_max + 1.0)
-        x = np.clip(np.exp(u * self.std + self.mean) - self.eps, 0.0, None)
+            np.minimum(u, (self.u_max + 1.0).astype(np.float32), out=u)
+        d = len(self.mean) - len(self.groups)
+        x = u[:, :d]
+        x *= self.std[:d].astype(np.float32)
+        x += self.mean[:d].astype(np.float32)
+        np.exp(x, out=x)
+        x -= np.float32(self.eps)
+        np.maximum(x, 0.0, out=x)
+        x *= scale.astype(np.float32)[:, None]
         if self.groups:
-            d = len(self.mean) - len(self.groups)
-            x, target = x[:, :d], fractions_to_energies(u[:, d:] * self.std[d:] + self.mean[d:], self.eps)
+            v = u[:, d:].astype(np.float64) * self.std[d:] + self.mean[d:]
+            target = fractions_to_energies(v, self.eps) * scale[:, None]
+            x[x < self.threshold] = 0.0   # cells below threshold carry no energy, before the layers are rescaled
             for j, (a, b) in enumerate(self.groups):
-                s = x[:, a:b].sum(1, keepdims=True)
-                x[:, a:b] *= np.where(s > 0, target[:, j:j + 1] / np.where(s > 0, s, 1.0), 0.0)
-        x *= scale[:, None]
+                s = x[:, a:b].sum(1, dtype=np.float64)
+                x[:, a:b] *= np.where(s > 0, target[:, j] / np.where(s > 0, s, 1.0), 0.0).astype(np.float32)[:, None]
         x[x < self.threshold] = 0.0
-        return x.astype(np.float32)
+        return np.ascontiguousarray(x)
 
     def state(self) -> dict:
         return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std,
-                "groups": [list(g) for g in self.groups], "u_max": self.u_max}
+                "groups": [list(g) for g in self.groups], "u_max": self.u_max, "dequantize": self.dequantize}
 
     @classmethod
     def from_state(cls, s: dict) -> "ResponseTransform":
         return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]),
-                   tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]))
+                   tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]),
+                   bool(s.get("dequantize", False)))
 
 
 @dataclass

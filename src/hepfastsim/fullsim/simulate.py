@@ -131,11 +131,13 @@ class FullSim:
         resume: bool = False,
         overwrite: bool = False,
         progress: bool = True,
+        chunks: range | None = None,
     ) -> dict:
         """Simulate n_events into a CaloChallenge HDF5 file chunk by chunk; returns timing statistics.
 
         Chunk i uses seed (seed, i) for energies and showers, so a resumed run produces
-        exactly the file an uninterrupted one would have.
+        exactly the file an uninterrupted one would have. chunks: only these chunks of the
+        n_events (a shard of a distributed run; the shards in order make the single-process file).
         """
         path = Path(path)
         if path.exists() and not (resume or overwrite):
@@ -146,14 +148,17 @@ class FullSim:
                  "detector": self.detector.name, "particle": particle, "energy_spec": energy_spec, "seed": seed}
         writer = ShowerWriter(path, self.binning.n_voxels, append=resume, attrs=attrs, extras=("particle", "theta", "phi"))
         done = len(writer)
-        start_chunk = done // chunk
+        all_chunks = range((n_events + chunk - 1) // chunk)
+        chunks = all_chunks if chunks is None else chunks
         if done % chunk:
             raise HepFastSimError(f"{path} holds {done} events, not a whole number of chunks of {chunk}; resume with the same --chunk")
+        todo = [ci for ci in chunks if ci in all_chunks][done // chunk:]
+        total = sum(min(chunk, n_events - ci * chunk) for ci in chunks if ci in all_chunks)
         t_sim = 0.0
         e_sum = 0.0
         try:
-            bar = tqdm(total=n_events, initial=min(done, n_events), unit="shower", disable=not progress)
-            for ci in range(start_chunk, (n_events + chunk - 1) // chunk):
+            bar = tqdm(total=total, initial=min(done, total), unit="shower", disable=not progress)
+            for ci in todo:
                 m = min(chunk, n_events - ci * chunk)
                 rng = np.random.default_rng([seed, ci])
                 energies = sample_energies(energy_spec, m, rng)
@@ -166,4 +171,4 @@ class FullSim:
             bar.close()
         finally:
             writer.close()
-        return {"events": n_events, "seconds": t_sim, "simulated_GeV": e_sum / 1000.0}
+        return {"events": total, "seconds": t_sim, "simulated_GeV": e_sum / 1000.0}

@@ -89,7 +89,8 @@ class Generator(abc.ABC):
     defaults: ClassVar[dict] = {}                     # options of one family
     # options every family of this kind accepts: eps None = the task's; group_energies: model the layer energies
     # as variables of their own (see ResponseTransform)
-    common_defaults: ClassVar[dict] = {"eps": None, "group_energies": False}
+    # dequantize: train on sub-threshold cells replaced by uniform noise below the threshold (see ResponseTransform)
+    common_defaults: ClassVar[dict] = {"eps": None, "group_energies": False, "dequantize": False}
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -119,7 +120,8 @@ class Generator(abc.ABC):
     def _fit_transforms(self, data: Samples) -> None:
         eps = self.spec.eps if self.config["eps"] is None else float(self.config["eps"])
         groups = self.spec.groups if self.config.get("group_energies") else ()
-        self.x_tf = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups).fit(data.x, self._scale(data.c))
+        self.x_tf = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups,
+                                      dequantize=bool(self.config.get("dequantize"))).fit(data.x, self._scale(data.c))
         self.c_tf = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
                                        fraction_columns=self.spec.fraction_conditions).fit(data.c)
 
@@ -375,10 +377,10 @@ class TorchGenerator(Generator):
             self._fit_transforms(train)
             self._setup()
         self.prepare(train, seed)
-        xt = torch.from_numpy(self.x_tf.forward(train.x, self._scale(train.c)))
+        xt = torch.from_numpy(self.x_tf.forward(train.x, self._scale(train.c), rng))
         ct = torch.from_numpy(self.c_tf.forward(train.c))
         if val is not None and len(val):
-            xv = torch.from_numpy(self.x_tf.forward(val.x, self._scale(val.c))).to(self.device)
+            xv = torch.from_numpy(self.x_tf.forward(val.x, self._scale(val.c), np.random.default_rng(seed + 1))).to(self.device)
             cv = torch.from_numpy(self.c_tf.forward(val.c)).to(self.device)
         else:
             xv = cv = None

@@ -247,6 +247,7 @@ def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, by
             for v, mom, col, lab in ((vr, mr, "k", "reference"), (vg, mg, "C1", "generated")):
                 mean, mean_e, std, _ = trend(v[var], mom[:, m], edges)
                 ax.fill_between(x, mean - mean_e, mean + mean_e, color=col, alpha=0.5, label=lab)
+                ax.plot(x, mean, "o", color=col, ms=2)  # visible also where only isolated bins are filled
                 ax.plot(x, mean + std, color=col, ls="--", lw=1)
                 ax.plot(x, mean - std, color=col, ls="--", lw=1)
             ax.set_xlabel(var, fontsize=10)
