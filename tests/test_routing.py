@@ -33,7 +33,7 @@ def test_policy_routes_by_energy_and_records_engine(lib_model, fullsim_demo):
     np.testing.assert_array_equal(ds.extras["engine"], (e >= 3000).astype(np.int32))
     full = e < 3000
     # the full-simulation events are exactly what the detailed simulation gives for them with the same seed
-    np.testing.assert_array_equal(ds.showers[full], fullsim_demo.run(e[full], "e-", seed=3).showers)
+    np.testing.assert_array_equal(ds.showers[full], fullsim_demo.run(e[full], "e-", seed=3).showers.astype(np.float32))
     assert st["fast_events"] == int((~full).sum()) and st["seconds_saved"] > 0
     assert 0 < st["time_fraction_of_pure_full"] < 1
 
