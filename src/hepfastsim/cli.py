@@ -211,8 +211,9 @@ def train(
         b = resolve_binning(binning, data)
         ds = read_showers(data, binning=b)
         if holdout_energy:
-            keep = np.abs(ds.energies / holdout_energy - 1) > 0.05
-            ds = ds.subset(keep)
+            from hepfastsim.validation.evaluate import near_energy_mask
+
+            ds = ds.subset(~near_energy_mask(ds.energies, holdout_energy))
         i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
         tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
         spec = calo_spec(b)

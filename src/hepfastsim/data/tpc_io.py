@@ -93,7 +93,7 @@ def read_digits(path: str | Path, max_events: int | None = None) -> TPCDataset:
     if not path.exists():
         raise HepFastSimError(f"TPC digits file not found: {path}")
     with open(path) as f:
-        lines = [ln for ln in f.read().splitlines()]
+        lines = f.read().splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:

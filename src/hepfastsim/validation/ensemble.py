@@ -15,6 +15,7 @@ from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation.evaluate import feature_histograms
+from hepfastsim.validation.features import high_level_features
 
 
 def band_edges(ref: np.ndarray, bins: int = 40) -> np.ndarray:
@@ -30,7 +31,8 @@ def ensemble_bands(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> 
     members = [gen.subset(who == k) for k in np.unique(who)]
     if len(members) < 2:
         raise HepFastSimError("an ensemble band needs showers of at least 2 members")
-    per_member = [feature_histograms(ref, m, binning) for m in members]
+    fr = high_level_features(ref.showers, ref.energies, binning)  # the reference's features, once for all members
+    per_member = [feature_histograms(ref, m, binning, fr=fr) for m in members]
     out = {}
     for name, (r, _) in per_member[0].items():
         edges = band_edges(r)

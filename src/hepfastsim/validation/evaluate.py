@@ -104,9 +104,15 @@ def amplification(train: ShowerDataset, holdout: ShowerDataset, gen: ShowerDatas
     }
 
 
+def near_energy_mask(energies: np.ndarray, energy: float, tolerance: float = 0.05) -> np.ndarray:
+    """Events within +-tolerance (relative) of an incident energy in MeV: the window `train --holdout-energy`
+    leaves out and `evaluate --holdout-energy` scores."""
+    return np.abs(np.asarray(energies) / energy - 1) <= tolerance
+
+
 def near_energy(ds: ShowerDataset, energy: float, tolerance: float = 0.05) -> ShowerDataset:
-    """The showers within +-tolerance (relative) of an incident energy in MeV; the cut `train --holdout-energy` uses."""
-    return ds.subset(np.abs(ds.energies / energy - 1) <= tolerance)
+    """The showers of ``near_energy_mask``."""
+    return ds.subset(near_energy_mask(ds.energies, energy, tolerance))
 
 
 def interpolation(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, energy: float, *, seed: int = 0,
