@@ -45,7 +45,7 @@ def demo_rows(models: Path, test: ShowerDataset, binning, tmp: Path) -> list[dic
         gen = load_generator(ck)
         t = time_generator(gen, 10_000.0, batch_sizes=BATCHES, repeats=5)["ms_per_shower"]
         row = {"family": gen.family, "backend": "torch", "ms": t}
-        if gen.family in ("fm", "vae", "gan"):
+        if gen.family in ("fm", "vae", "gan", "flow", "library"):
             onnx = export_onnx(gen, tmp / f"{gen.family}.onnx")
             int8 = quantize(onnx, tmp / f"{gen.family}.int8.onnx")
             c = test.energies.reshape(-1, 1)

@@ -204,29 +204,48 @@ def test_cli_train_generate_evaluate(tmp_path, demo_samples):
     assert (tmp_path / "rep" / "metrics.json").exists()
 
 
-@pytest.mark.parametrize("family", ["fm", "vae", "gan"])
+@pytest.mark.parametrize("family", ["fm", "vae", "gan", "flow", "library"])
 def test_onnx_parity(family, tiny, tmp_path):
-    """onnxruntime and PyTorch agree within 1e-4 relative on the same latent inputs."""
+    """onnxruntime and PyTorch agree within 1e-4 relative on the same latent inputs, for every family."""
     from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
 
     train, val = tiny
-    m = get_family(family)(calo_spec(B), hidden=32, layers=2, **({"steps": 4} if family == "fm" else {}))
+    m = get_family(family)(calo_spec(B), **_cfg(family))
     m.fit(train, val, epochs=1, progress=False)
     path = export_onnx(m, tmp_path / f"{family}.onnx")
-    e = np.array([1200.0, 4000.0, 9500.0])
-    z = np.random.default_rng(0).standard_normal((3, m.latent_dim())).astype(np.float32)
+    e = np.array([1200.0, 4000.0, 9500.0, 2500.0, 7000.0])
+    z = np.random.default_rng(0).standard_normal((5, m.latent_dim())).astype(np.float32)
     ref = torch_from_latent(m, e, z)
     got = OnnxSampler(m, path).run_latent(e, z)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
+    assert np.all(np.isfinite(got)) and got.min() >= 0 and got.sum(1).min() > 0
 
 
-def test_onnx_export_refused_without_decoder(tiny, tmp_path):
+def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):
+    """The exported library picks stored showers of the requested energy bin and scales them to the energy."""
+    from hepfastsim.bench.export import OnnxSampler, export_onnx
+
+    m = get_family("library")(calo_spec(B), energy_bins=4, per_bin=50)
+    m.fit(tiny[0])
+    e = np.full(200, 5000.0)
+    got = OnnxSampler(m, export_onnx(m, tmp_path / "lib.onnx")).sample(e, seed=1)
+    b = m._bin(np.log(e[:1]))[0]
+    members = m.x_lib[m._bin(np.log(m.c_lib[:, 0])) == b]
+    unit = lambda a: a / a.sum(1, keepdims=True)  # noqa: E731  (threshold zeroes only a few cells after scaling)
+    dist = np.abs(unit(got)[:, None, :] - unit(members)[None, :, :]).sum(2).min(1)
+    assert np.all(dist < 0.02)                                    # every output is one of the bin's showers
+    assert len(np.unique(got.sum(1).round(3))) > 20              # drawn at random, not one shower repeated
+    np.testing.assert_allclose(np.median(got.sum(1)), np.median(m.sample(e, seed=2).sum(1)), rtol=0.05)
+
+
+def test_onnx_export_refused_without_graph(tiny, tmp_path):
     from hepfastsim.bench.export import export_onnx
 
-    m = get_family("library")(calo_spec(B))
+    m = get_family("library")(calo_spec(B), energy_bins=0)
     m.fit(tiny[0])
-    with pytest.raises(HepFastSimError, match="latent decoder"):
+    with pytest.raises(HepFastSimError, match="k-nearest-neighbour"):
         export_onnx(m, tmp_path / "lib.onnx")
+    assert not (tmp_path / "lib.onnx").exists()
 
 
 def test_gan_with_sparsity_surrogate(tiny):

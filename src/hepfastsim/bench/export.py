@@ -1,6 +1,7 @@
-"""ONNX export of every neural family and an onnxruntime sampler.
+"""ONNX export of every family and an onnxruntime sampler.
 
-The exported graph maps (standardised conditions, latent noise) -> preprocessed responses;
+The exported graph maps (standardised conditions, latent noise) -> preprocessed responses (for the
+binned shower library: the scaled library shower, the bank of showers stored in the graph);
 for flow matching it contains the fixed-step ODE sampler. Pre- and post-processing are
 numpy (the same ``ResponseTransform`` as PyTorch), so PyTorch and onnxruntime agree given the
 same latent inputs. ``quantize`` applies onnxruntime's dynamic INT8 quantisation.
@@ -8,46 +9,34 @@ same latent inputs. ``quantize`` applies onnxruntime's dynamic INT8 quantisation
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from hepfastsim.errors import HepFastSimError
 from hepfastsim.fileio import atomic_output
-from hepfastsim.models.base import Generator, TorchGenerator
+from hepfastsim.models.base import Generator
 
 
-class _Wrapped(torch.nn.Module):
-    """(standardised conditions, latent) -> preprocessed response: the family's ``decode``, for tracing."""
-
-    def __init__(self, model: TorchGenerator):
-        super().__init__()
-        self.model = model
-        self.net = model.ema.module
-
-    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(self.net, c, z)
-
-
-def torch_from_latent(model: TorchGenerator, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """PyTorch output for given latent inputs (physical units), for parity checks."""
+def torch_from_latent(model: Generator, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """PyTorch output of the exportable graph for given latent inputs (physical units), for parity checks."""
     c = model._check_conditions(conditions)
     with torch.no_grad():
-        u = _Wrapped(model)(torch.from_numpy(model.c_tf.forward(c)), torch.from_numpy(z.astype(np.float32))).numpy()
-    return model.x_tf.inverse(u, model._scale(c))
+        out = model.onnx_graph().eval()(torch.from_numpy(model.c_tf.forward(c)), torch.from_numpy(z.astype(np.float32))).numpy()
+    return model.from_graph_output(out, c)
 
 
 def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
     """Write model.onnx with inputs 'conditions' (B, C) standardised and 'latent' (B, Z); output 'response'."""
-    if not isinstance(model, TorchGenerator) or type(model).decode is TorchGenerator.decode:
-        raise HepFastSimError(f"ONNX export needs a family with a latent decoder (fm, vae, gan); got {model.family!r}")
+    graph = model.onnx_graph().eval()   # refuses families without one, before anything is written
     path = Path(path)
-    wrapped = _Wrapped(model).eval()
     c = torch.zeros(2, model.c_tf.n_out)
     z = torch.zeros(2, model.latent_dim())
-    with atomic_output(path) as tmp:
-        torch.onnx.export(wrapped, (c, z), str(tmp), input_names=["conditions", "latent"], output_names=["response"],
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)   # zuko's fixed-size loops trace correctly
+        warnings.filterwarnings("ignore", message="Constant folding")
+        torch.onnx.export(graph, (c, z), str(tmp), input_names=["conditions", "latent"], output_names=["response"],
                           dynamic_axes={"conditions": {0: "batch"}, "latent": {0: "batch"}, "response": {0: "batch"}},
                           opset_version=opset, dynamo=False)
     return path
@@ -65,7 +54,7 @@ def quantize(onnx_path: str | Path, out_path: str | Path) -> Path:
 class OnnxSampler:
     """Samples like ``Generator.sample`` but runs the network in onnxruntime."""
 
-    def __init__(self, model: TorchGenerator, onnx_path: str | Path, threads: int = 0):
+    def __init__(self, model: Generator, onnx_path: str | Path, threads: int = 0):
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -78,7 +67,7 @@ class OnnxSampler:
     def run_latent(self, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
         c = self.model._check_conditions(conditions)
         u = self.session.run(["response"], {"conditions": self.model.c_tf.forward(c), "latent": z.astype(np.float32)})[0]
-        return self.model.x_tf.inverse(u, self.model._scale(c))
+        return self.model.from_graph_output(u, c)
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         c = np.asarray(conditions, np.float64).reshape(len(conditions), -1)

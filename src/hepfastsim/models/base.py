@@ -151,6 +151,18 @@ class Generator(abc.ABC):
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         """One response per condition row, in physical units; the same seed gives the same output."""
 
+    def onnx_graph(self) -> torch.nn.Module:
+        """The module ONNX export traces: (standardised conditions (B, C), latent (B, latent_dim())) -> graph output."""
+        raise HepFastSimError(f"model family {self.family!r} has no exportable graph (no ONNX export)")
+
+    def latent_dim(self) -> int:
+        """Size of the standard-normal latent vector of one response."""
+        raise HepFastSimError(f"model family {self.family!r} has no latent vector")
+
+    def from_graph_output(self, out: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """Physical responses from the exported graph's output for physical conditions c (default: inverse preprocessing)."""
+        return self.x_tf.inverse(out, self._scale(c))
+
     def _extra_state(self) -> dict:
         return {}
 
@@ -315,6 +327,11 @@ class TorchGenerator(Generator):
     def latent_dim(self) -> int:
         """Size of the Gaussian latent vector that ``decode`` maps to a response."""
         return int(self.config["latent"])
+
+    def onnx_graph(self) -> torch.nn.Module:
+        if type(self).decode is TorchGenerator.decode:
+            raise HepFastSimError(f"model family {self.family!r} has no latent decoder (no ONNX export)")
+        return _Decoder(self)
 
     def decode(self, net: torch.nn.Module, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Deterministic (standardised conditions, latent) -> preprocessed responses; ONNX export traces this."""
@@ -484,3 +501,15 @@ class TorchGenerator(Generator):
             for k, o in self.optimizers.items():
                 if k in state.get("optimizers", {}):
                     o.load_state_dict(state["optimizers"][k])
+
+
+class _Decoder(torch.nn.Module):
+    """(standardised conditions, latent) -> preprocessed responses with the EMA weights: the family's ``decode``."""
+
+    def __init__(self, model: TorchGenerator):
+        super().__init__()
+        self.model = model
+        self.net = model.ema.module
+
+    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(self.net, c, z)

@@ -52,8 +52,13 @@ class TwoStageFlow(TorchGenerator):
         l2 = -net.stage2(torch.cat([c, le], 1)).log_prob(vox).mean()
         return (l1 + l2) / x.shape[1]
 
-    def generate(self, net, c, gen):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))  # zuko samples with the global RNG
-        le = net.stage1(c).sample().clamp(-6, 6)
-        vox = net.stage2(torch.cat([c, le], 1)).sample().clamp(-8, 8)
+    def latent_dim(self) -> int:
+        """One standard-normal number per preprocessed variable (voxels, then layer energies)."""
+        return self.x_tf.n_out
+
+    def decode(self, net, c, z):
+        """Invert both flows on given base-distribution draws z (voxel part first, layer-energy part last)."""
+        g = len(self._layers())
+        le = net.stage1(c).transform.inv(z[:, z.shape[1] - g:]).clamp(-6, 6)
+        vox = net.stage2(torch.cat([c, le], 1)).transform.inv(z[:, :z.shape[1] - g]).clamp(-8, 8)
         return torch.cat([vox, le], 1)

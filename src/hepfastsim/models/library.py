@@ -14,9 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import math
+
 import numpy as np
+import torch
 from sklearn.neighbors import NearestNeighbors
 
+from hepfastsim.errors import HepFastSimError
 from hepfastsim.models.base import Generator, Samples, TrainLog
 
 
@@ -74,9 +78,52 @@ class ShowerLibrary(Generator):
         out[out < self.spec.threshold] = 0.0
         return out
 
+    def latent_dim(self) -> int:
+        return 1
+
+    def onnx_graph(self) -> torch.nn.Module:
+        """The binned library as a graph (bank of showers + bin lookup), so C++ frameworks can run it too."""
+        if not len(self.edges):
+            raise HepFastSimError("only the energy-binned library (energy_bins > 0) can be exported to ONNX, "
+                                  "not the k-nearest-neighbour form")
+        return _LibraryGraph(self)
+
+    def from_graph_output(self, out: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(out, np.float32)   # the graph already scales and applies the threshold
+
     def _extra_state(self) -> dict:
         return {"x_lib": self.x_lib, "c_lib": self.c_lib, "edges": self.edges}
 
     def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
         self.x_lib, self.c_lib, self.edges = state["x_lib"], state["c_lib"], np.asarray(state.get("edges", []))
         self._index()
+
+
+class _LibraryGraph(torch.nn.Module):
+    """(standardised conditions, latent (B, 1)) -> library shower scaled to the requested energy (MeV).
+
+    Same rule as ``ShowerLibrary.sample``: the bin of log E picks the bin's stored showers; Phi(latent), a
+    uniform number, picks one of them; it is scaled linearly to E and cells below threshold are zeroed.
+    """
+
+    def __init__(self, lib: ShowerLibrary):
+        super().__init__()
+        col = lib.spec.scale_column
+        self.col = col
+        self.log_mean, self.log_std = float(lib.c_tf.mean[col]), float(lib.c_tf.std[col])
+        self.threshold = float(lib.spec.threshold)
+        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+        self.register_buffer("bank", f32(lib.x_lib[lib.order]))
+        self.register_buffer("bank_energy", f32(lib._scale(lib.c_lib)[lib.order]))
+        self.register_buffer("inner_edges", f32(lib.edges[1:-1]))
+        self.register_buffer("offsets", torch.as_tensor(lib.offsets, dtype=torch.int64))
+        self.register_buffer("counts", torch.as_tensor(lib.counts, dtype=torch.int64))
+
+    def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        log_e = c[:, self.col] * self.log_std + self.log_mean
+        b = (log_e[:, None] >= self.inner_edges[None, :]).sum(1)
+        u = 0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2.0)))
+        n = self.counts[b]
+        k = self.offsets[b] + torch.minimum((u * n.float()).long(), n - 1)
+        x = self.bank[k] * (torch.exp(log_e) / self.bank_energy[k])[:, None]
+        return torch.where(x < self.threshold, torch.zeros_like(x), x)
