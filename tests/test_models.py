@@ -219,6 +219,15 @@ def test_onnx_parity(family, tiny, tmp_path):
     got = OnnxSampler(m, path).run_latent(e, z)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
     assert np.all(np.isfinite(got)) and got.min() >= 0 and got.sum(1).min() > 0
+    # what a C++ framework reads from the file itself: the standardisation of the conditions
+    import json
+
+    import onnxruntime
+
+    meta = json.loads(onnxruntime.InferenceSession(str(path)).get_modelmeta().custom_metadata_map["hepfastsim"])
+    assert meta["family"] == family and meta["geometry_id"] == B.geometry_id and meta["latent_dim"] == z.shape[1]
+    ct = meta["condition_transform"]
+    np.testing.assert_allclose((np.log(e) - ct["mean"][0]) / ct["std"][0], m.c_tf.forward(e[:, None])[:, 0], rtol=1e-5)
 
 
 def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):

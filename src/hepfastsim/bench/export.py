@@ -9,6 +9,7 @@ same latent inputs. ``quantize`` applies onnxruntime's dynamic INT8 quantisation
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -39,7 +40,35 @@ def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
         torch.onnx.export(graph, (c, z), str(tmp), input_names=["conditions", "latent"], output_names=["response"],
                           dynamic_axes={"conditions": {0: "batch"}, "latent": {0: "batch"}, "response": {0: "batch"}},
                           opset_version=opset, dynamo=False)
+        _add_metadata(tmp, model)
     return path
+
+
+def _json_ready(v):
+    """numpy arrays and scalars -> lists and floats, recursively."""
+    if isinstance(v, dict):
+        return {k: _json_ready(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_ready(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _add_metadata(path: Path, model: Generator) -> None:
+    """Store what a C++ framework needs beside the graph in the ONNX file's metadata ("hepfastsim", JSON):
+    family, geometry, condition names, the condition standardisation (input) and the response preprocessing
+    constants (the inverse maps the output to MeV; identity for the library, whose graph outputs MeV)."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    meta = {"family": model.family, "geometry_id": model.spec.geometry_id, "geometry_name": model.spec.geometry_name,
+            "conditions": list(model.spec.condition_names), "latent_dim": model.latent_dim(),
+            "condition_transform": model.c_tf.state(), "response_transform": model.x_tf.state(),
+            "output": "MeV" if type(model).from_graph_output is not Generator.from_graph_output else "preprocessed"}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "hepfastsim", json.dumps(_json_ready(meta))
+    onnx.save(proto, str(path))
 
 
 def quantize(onnx_path: str | Path, out_path: str | Path) -> Path:
