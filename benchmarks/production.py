@@ -47,8 +47,8 @@ def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float 
             "fast_alone_in_its_range": scores(evaluate(test.subset(hi), mixed.subset(hi), fs.binning, fast=True))}
 
 
-def ensemble(family: str, k: int, minutes: float, train, val, test, binning) -> dict:
-    opts = {**family_config(family), "time_limit_s": minutes * 60}
+def ensemble(family: str, k: int, minutes: float, train, val, test, binning, extra: dict | None = None) -> dict:
+    opts = {**family_config(family), "time_limit_s": minutes * 60, **(extra or {})}
     ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts)
     t0 = time.perf_counter()
     ens.fit(calo_samples(train), calo_samples(val), seed=0, progress=False)
@@ -56,7 +56,7 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning) -> 
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
     bands = ensemble_bands(test, gen, binning)
     summ = ensemble_summary(bands)
-    return {"family": family, "members": k, "train_s": time.perf_counter() - t0,
+    return {"family": family, "members": k, "options": extra or {}, "train_s": time.perf_counter() - t0,
             "coverage_mean": summ["members_band_coverage_mean"],
             "coverage_E_tot": bands["E_tot/E_inc"]["coverage"],
             "coverage_per_observable_group": {g: float(np.mean([v for n, v in summ["coverage"].items() if n.startswith(g)]))
@@ -70,16 +70,27 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=2.0, help="training budget per ensemble member")
     ap.add_argument("--zoo", type=Path, default=Path("demo_output/zoo"))
+    ap.add_argument("--fixed-dropout", type=float, default=0.0, help="members' fixed dropout fraction")
+    ap.add_argument("--repulsion", type=float, default=0.0, help="initial repulsion strength (annealed to 0)")
+    ap.add_argument("--repulsion-epochs", type=int, default=50)
+    ap.add_argument("--parts", default="routing,ensemble", help="which studies to run (the others keep their results)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/production.json"))
     a = ap.parse_args()
     fs = FullSim(binning="demo")
     test = read_showers("demo_output/fullsim_test.h5", binning=fs.binning)
-    res = {"date": time.strftime("%Y-%m-%d"), "routing": routing(a.zoo / f"{a.model}.pt", test, fs)}
-    print(json.dumps(res["routing"], default=float), flush=True)
-    ds = read_showers("demo_output/fullsim_train.h5", binning=fs.binning)
-    i_tr, i_va = train_val_split(len(ds), 0.1, 0)
-    res["ensemble"] = ensemble(a.model, a.members, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning)
-    print(json.dumps(res["ensemble"], default=float), flush=True)
+    res = json.loads(a.out.read_text()) if a.out.exists() else {}
+    res["date"] = time.strftime("%Y-%m-%d")
+    if "routing" in a.parts:
+        res["routing"] = routing(a.zoo / f"{a.model}.pt", test, fs)
+        print(json.dumps(res["routing"], default=float), flush=True)
+    if "ensemble" in a.parts:
+        ds = read_showers("demo_output/fullsim_train.h5", binning=fs.binning)
+        i_tr, i_va = train_val_split(len(ds), 0.1, 0)
+        extra = {"fixed_dropout": a.fixed_dropout, "repulsion": a.repulsion, "repulsion_epochs": a.repulsion_epochs}
+        extra = {k: v for k, v in extra.items() if v and (k != "repulsion_epochs" or a.repulsion)}
+        key = "ensemble" + "".join(f"_{k}{v:g}" for k, v in extra.items() if k != "repulsion_epochs")
+        res[key] = ensemble(a.model, a.members, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, extra)
+        print(key, json.dumps(res[key], default=float), flush=True)
     a.out.write_text(json.dumps(res, indent=2, default=float))
 
 

@@ -42,11 +42,14 @@ def time_generator(model: Generator, conditions: float | np.ndarray = 10_000.0,
             reps = max(repeats, 20)
         out[int(b)] = 1000.0 * _median_time(fn, reps) / b
     dev = getattr(model, "device", torch.device("cpu"))
-    return {
+    res = {
         "ms_per_shower": out,
         "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else f"cpu x{torch.get_num_threads()} threads",
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu x{torch.get_num_threads()} threads",
     }
+    if dev.type == "cuda":
+        res["peak_gpu_MB"] = torch.cuda.max_memory_allocated(dev) / 2**20
+    return res
 
 
 def time_fullsim(fullsim, energies_mev=(1_000.0, 10_000.0, 100_000.0), n: int = 20, particle: str = "e-") -> dict:

@@ -16,7 +16,7 @@ import csv
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from hepfastsim import __version__
 from hepfastsim.data.preprocessing import ConditionTransform, ResponseTransform
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.fileio import atomic_output
+
+if TYPE_CHECKING:
+    from hepfastsim.models.calibration import QuantileCalibration
 
 FAMILIES: dict[str, type["Generator"]] = {}
 
@@ -260,12 +263,59 @@ def mlp(n_in: int, n_out: int, hidden: int, layers: int, act=torch.nn.SiLU, drop
     return torch.nn.Sequential(*mods)
 
 
+_ACTIVATIONS = (torch.nn.SiLU, torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.GELU, torch.nn.ELU, torch.nn.Tanh)
+
+
+class FixedMask(torch.nn.Module):
+    """A dropout mask drawn once (from seed) and kept for good: the unit subset of one ensemble member.
+
+    The kept units are scaled by 1/(1-p) as in dropout. The mask is a function of (seed, width) only, so a
+    checkpoint needs no extra state and an ONNX export contains it as a constant.
+    """
+
+    def __init__(self, p: float, seed: int):
+        super().__init__()
+        self.p, self.seed = p, seed
+        self._mask: torch.Tensor | None = None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self._mask is None or self._mask.shape[0] != h.shape[-1] or self._mask.device != h.device:
+            g = torch.Generator().manual_seed(self.seed)
+            keep = torch.rand(h.shape[-1], generator=g) >= self.p
+            keep[torch.randint(0, h.shape[-1], (1,), generator=g)] = True   # never a dead layer
+            self._mask = (keep.float() / (1.0 - self.p)).to(h.device)
+        return h * self._mask
+
+
+def apply_fixed_masks(net: torch.nn.Module, p: float, seed: int) -> int:
+    """Follow every hidden activation of net by a FixedMask (each its own seed derived from seed); returns how many."""
+    count = 0
+
+    def visit(module: torch.nn.Module) -> None:
+        nonlocal count
+        for name, child in module.named_children():
+            if isinstance(child, _ACTIVATIONS):
+                setattr(module, name, torch.nn.Sequential(child, FixedMask(p, seed * 1000 + count)))
+                count += 1
+            else:
+                visit(child)
+
+    visit(net)
+    return count
+
+
 class TorchGenerator(Generator):
     """Neural families: the shared training loop with EMA, early stopping and resumable checkpoints."""
 
     common_defaults: ClassVar[dict] = {
         **Generator.common_defaults, "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
         "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0, "grad_clip": 0.0,
+        # ensemble members: a fixed random dropout mask (fraction fixed_dropout of the hidden units of every
+        # activation, drawn from mask_seed) and a repulsion from earlier members' functions, annealed
+        # linearly from ``repulsion`` to 0 over ``repulsion_epochs`` (see repulsion_term)
+        "fixed_dropout": 0.0, "mask_seed": 0, "repulsion": 0.0, "repulsion_epochs": 50,
+        # after training, correct each feature's marginal per energy bin by quantile mapping (models/calibration.py)
+        "calibrate": False, "calibration_bins": 8, "calibration_samples": 20_000,
     }
 
     def __init__(self, spec: TaskSpec | None = None, **config) -> None:
@@ -276,6 +326,8 @@ class TorchGenerator(Generator):
         self.epoch = 0
         self.device = torch.device("cpu")
         self.rank, self.world = 0, 1
+        self.repel_from: list[TorchGenerator] = []   # trained earlier ensemble members (set by Ensemble)
+        self.calibration: QuantileCalibration | None = None
 
     # family hooks -------------------------------------------------------------
     @abc.abstractmethod
@@ -285,6 +337,9 @@ class TorchGenerator(Generator):
     def prepare(self, train: Samples, seed: int) -> None:
         """Optional family hook, called once per fit after the networks exist (e.g. to train a surrogate)."""
 
+    def finish(self, train: Samples, seed: int, progress: bool) -> None:
+        """Optional family hook, called after the training loop with the best EMA weights (e.g. distillation)."""
+
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"main": torch.optim.AdamW(self.net.parameters(), lr=self.config["lr"], weight_decay=self.config["weight_decay"])}
 
@@ -293,13 +348,38 @@ class TorchGenerator(Generator):
         raise TypeError(f"{type(self).__name__} must implement loss() or override train_step() and val_loss()")
 
     def train_step(self, x: torch.Tensor, c: torch.Tensor, step: int) -> float:
-        """One optimiser step on ``loss``; adversarial families override this."""
+        """One optimiser step on ``loss`` (+ the ensemble repulsion); adversarial families override this."""
         opt = self.optimizers["main"]
         opt.zero_grad()
         loss = self.loss(self.net, x, c)
-        loss.backward()
+        (loss + self.repulsion_term(self.net, x, c, step)).backward()
         self.optimizer_step("main", self.net.parameters())
         return loss.item()
+
+    def function_output(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """What the repulsion compares between ensemble members: here the responses decoded from latent draws
+        of gen (the same draws for every member); families without a cheap decoder override it."""
+        return self.generate(net, c, gen)
+
+    def repulsion_term(self, net: torch.nn.Module, x: torch.Tensor, c: torch.Tensor, step: int) -> torch.Tensor | float:
+        """Function-space repulsion from the earlier members (repulsive deep ensembles, D'Angelo & Fortuin 2021):
+        lambda(epoch) * mean over members j and batch rows of exp(-d_j / h), d_j the mean squared difference of
+        this member's ``function_output`` and member j's on the same draws, h its batch median (median heuristic).
+        Lowering it pushes this member's distribution away from the others; lambda decays linearly to 0."""
+        lam = float(self.config.get("repulsion") or 0.0) * max(0.0, 1.0 - self.epoch / max(int(self.config["repulsion_epochs"]), 1))
+        if not self.repel_from or lam <= 0:
+            return 0.0
+        g = torch.Generator(device=x.device)
+        g.manual_seed(step)
+        mine = self.function_output(net, x, c, g)
+        total = 0.0
+        for other in self.repel_from:
+            g.manual_seed(step)
+            with torch.no_grad():
+                theirs = other.function_output(other.ema.module, x, c, g)
+            d = ((mine - theirs) ** 2).mean(1)
+            total = total + torch.exp(-d / (d.detach().median() + 1e-12)).mean()
+        return lam * total / len(self.repel_from)
 
     def optimizer_step(self, name: str, params) -> None:
         """Step optimiser ``name`` after averaging the gradients over the processes of a distributed run
@@ -365,7 +445,10 @@ class TorchGenerator(Generator):
         self.device = self._pick_device()
         if self.config.get("threads"):
             torch.set_num_threads(int(self.config["threads"]))
-        self.net = self.build(self.x_tf.n_out, self.c_tf.n_out).to(self.device)
+        self.net = self.build(self.x_tf.n_out, self.c_tf.n_out)
+        if float(self.config.get("fixed_dropout") or 0.0) > 0:
+            apply_fixed_masks(self.net, float(self.config["fixed_dropout"]), int(self.config["mask_seed"]))
+        self.net = self.net.to(self.device)
         if self.world > 1:  # identical starting weights on every process
             for t in self.net.state_dict().values():
                 torch.distributed.broadcast(t, 0)
@@ -463,7 +546,32 @@ class TorchGenerator(Generator):
                 fcsv.close()
         self.ema.load_state_dict(best_state)
         self.log.seconds += time.perf_counter() - t0
+        self.finish(train, seed=seed, progress=progress)
+        if self.config.get("calibrate"):
+            t0 = time.perf_counter()
+            self.fit_calibration(train, seed=seed)
+            self.log.seconds += time.perf_counter() - t0
         return self.log
+
+    @torch.no_grad()
+    def fit_calibration(self, train: Samples, seed: int = 0) -> None:
+        """Quantile calibration of the trained model against (a random subset of) its training data."""
+        from hepfastsim.models.calibration import QuantileCalibration
+
+        rng = np.random.default_rng(seed + 7)
+        n = min(int(self.config["calibration_samples"]), len(train))
+        idx = np.sort(rng.choice(len(train), n, replace=False))
+        c = self.c_tf.forward(train.c[idx])
+        u_data = self.x_tf.forward(train.x[idx], self._scale(train.c[idx]), rng)
+        self.calibration = None
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed + 11)
+        net = self.ema.module.eval()
+        ct = torch.from_numpy(c)
+        u_gen = np.concatenate([self.generate(net, ct[i:i + 10_000].to(self.device), gen).float().cpu().numpy()
+                                for i in range(0, n, 10_000)])
+        self.calibration = QuantileCalibration.fit(u_gen, u_data, c, c, column=self.spec.scale_column,
+                                                   n_bins=int(self.config["calibration_bins"])).to(self.device)
 
     @torch.no_grad()
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
@@ -476,8 +584,11 @@ class TorchGenerator(Generator):
         ct = torch.from_numpy(self.c_tf.forward(c))
         out = np.empty((len(c), self.spec.n_features), np.float32)
         for i in range(0, len(c), batch_size):
-            u = self.generate(net, ct[i:i + batch_size].to(self.device), gen).float().cpu().numpy()
-            out[i:i + batch_size] = self.x_tf.inverse(u, self._scale(c[i:i + batch_size]))
+            cb = ct[i:i + batch_size].to(self.device)
+            u = self.generate(net, cb, gen).float()
+            if self.calibration is not None:
+                u = self.calibration(u, cb)
+            out[i:i + batch_size] = self.x_tf.inverse(u.cpu().numpy(), self._scale(c[i:i + batch_size]))
         return out
 
     def _extra_state(self) -> dict:
@@ -486,6 +597,8 @@ class TorchGenerator(Generator):
             "ema_state": self.ema.state_dict() if self.ema else None,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "epoch": self.epoch,
+            "calibration": None if self.calibration is None else
+            {"args": self.calibration.shape_args(), "tables": self.calibration.state_dict()},
         }
 
     def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
@@ -497,6 +610,13 @@ class TorchGenerator(Generator):
         except (RuntimeError, KeyError, TypeError) as exc:
             raise HepFastSimError(f"checkpoint weights do not fit the {self.family!r} architecture: {str(exc).splitlines()[0]}") from None
         self.epoch = int(state.get("epoch", 0))
+        cal = state.get("calibration")
+        if cal is not None:
+            from hepfastsim.models.calibration import QuantileCalibration
+
+            self.calibration = QuantileCalibration(**cal["args"])
+            self.calibration.load_state_dict(cal["tables"])
+            self.calibration.to(self.device)
         if with_optim:
             for k, o in self.optimizers.items():
                 if k in state.get("optimizers", {}):
@@ -512,4 +632,5 @@ class _Decoder(torch.nn.Module):
         self.net = model.ema.module
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(self.net, c, z)
+        u = self.model.decode(self.net, c, z)
+        return u if self.model.calibration is None else self.model.calibration(u, c)

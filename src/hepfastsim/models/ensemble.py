@@ -1,5 +1,10 @@
 """Ensembles: K generators of one family trained with different seeds, for a systematic uncertainty.
 
+Neural members can also differ by a fixed dropout mask each (option ``fixed_dropout`` in the
+family's ``options``; member k uses mask seed seed + k) and be trained with a repulsion from the
+members before them (option ``repulsion``, annealed to 0 over ``repulsion_epochs``; see
+``TorchGenerator.repulsion_term``), which widens the ensemble where the data allow it.
+
 ``sample`` draws from the ensemble mixture (each response from a randomly chosen member, whose
 index ``last_members`` keeps, so ``generate`` can record it); ``evaluate`` turns the members'
 histograms into a band (mean +- std over members) on every observable and reports how often it
@@ -38,9 +43,14 @@ class Ensemble(Generator):
         klass = get_family(self.config["base"])
         self.members = []
         for k in range(int(self.config["members"])):
-            m = klass(self.spec, **dict(self.config["options"]))
+            opts = dict(self.config["options"])
+            if float(opts.get("fixed_dropout") or 0.0) > 0:
+                opts["mask_seed"] = seed + k            # each member its own fixed dropout mask
+            m = klass(self.spec, **opts)
+            m.repel_from = list(self.members) if float(opts.get("repulsion") or 0.0) > 0 else []
             csv = None if log_csv is None else Path(log_csv).with_suffix(f".member{k}.csv")
             m.fit(train, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv)
+            m.repel_from = []
             self.members.append(m)
             self.log.seconds += m.log.seconds
         self.x_tf, self.c_tf = self.members[0].x_tf, self.members[0].c_tf

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from hepfastsim.errors import HepFastSimError
-from hepfastsim.models.base import Samples, TorchGenerator, TrainLog, mlp
+from hepfastsim.models.base import Samples, TorchGenerator, mlp
 
 
 class _Velocity(torch.nn.Module):
@@ -61,11 +61,21 @@ class FlowMatching(TorchGenerator):
         student = (int(self.config["student_hidden"]), int(self.config["student_layers"])) if self.config["distill_epochs"] else None
         return _FM(n_features, n_cond, int(self.config["hidden"]), int(self.config["layers"]), student)
 
-    def loss(self, net, x, c, gen=None):
+    @staticmethod
+    def _path_point(x, gen):
+        """A random point x_t of the straight noise -> data path, its time t and the target velocity x - z."""
         z = torch.randn(x.shape, generator=gen, device=x.device)
         t = torch.rand(len(x), generator=gen, device=x.device)
-        xt = (1 - t[:, None]) * z + t[:, None] * x
-        return ((net.velocity(xt, t, c) - (x - z)) ** 2).mean()
+        return (1 - t[:, None]) * z + t[:, None] * x, t, x - z
+
+    def loss(self, net, x, c, gen=None):
+        xt, t, target = self._path_point(x, gen)
+        return ((net.velocity(xt, t, c) - target) ** 2).mean()
+
+    def function_output(self, net, x, c, gen):
+        """The velocity field on a random path point (cheap: one network call instead of an ODE solve)."""
+        xt, t, _ = self._path_point(x, gen)
+        return net.velocity(xt, t, c)
 
     def latent_dim(self) -> int:
         return self.x_tf.n_out
@@ -85,11 +95,9 @@ class FlowMatching(TorchGenerator):
             return net.student(torch.cat([z, c], 1))
         return integrate(net.velocity, z, c, int(self.config["steps"]))
 
-    def fit(self, train: Samples, val: Samples | None = None, **kw) -> TrainLog:
-        log = super().fit(train, val, **kw)
+    def finish(self, train: Samples, seed: int, progress: bool) -> None:
         if int(self.config["distill_epochs"]) > 0:
-            self.distill(train, seed=kw.get("seed", 0), progress=kw.get("progress", True))
-        return log
+            self.distill(train, seed=seed, progress=progress)
 
     def distill(self, train: Samples, seed: int = 0, progress: bool = True) -> float:
         """Train the student on (noise, ODE solution) pairs of the EMA teacher at the training conditions;

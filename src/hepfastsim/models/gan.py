@@ -67,6 +67,7 @@ class GAN(TorchGenerator):
             loss_g = -out[:, 0].mean() + self.config["aux_weight"] * ((out[:, 1:1 + nc] - c) ** 2).mean()
             if self.surrogate is not None:
                 loss_g = loss_g + float(self.config["surrogate_weight"]) * self.surrogate.penalty(fake, x, c)
+            loss_g = loss_g + self.repulsion_term(net, x, c, step)
             self.optimizers["gen"].zero_grad()
             loss_g.backward()
             self.optimizer_step("gen", net.gen.parameters())
