@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import XML_DIR, check_report_html
 from typer.testing import CliRunner
 
 from hepfastsim.cli import app
@@ -13,8 +14,6 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import builtin_binning, load_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
-
-from conftest import XML_DIR, check_report_html
 
 FAMILIES = ["library", "vae", "gan", "flow", "fm"]
 B = builtin_binning("demo")
@@ -240,7 +239,7 @@ def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):
     got = OnnxSampler(m, export_onnx(m, tmp_path / "lib.onnx")).sample(e, seed=1)
     b = m._bin(np.log(e[:1]))[0]
     members = m.x_lib[m._bin(np.log(m.c_lib[:, 0])) == b]
-    unit = lambda a: a / a.sum(1, keepdims=True)  # noqa: E731  (threshold zeroes only a few cells after scaling)
+    unit = lambda a: a / a.sum(1, keepdims=True)
     dist = np.abs(unit(got)[:, None, :] - unit(members)[None, :, :]).sum(2).min(1)
     assert np.all(dist < 0.02)                                    # every output is one of the bin's showers
     assert len(np.unique(got.sum(1).round(3))) > 20              # drawn at random, not one shower repeated

@@ -31,7 +31,7 @@ from hepfastsim.fileio import atomic_output
 if TYPE_CHECKING:
     from hepfastsim.models.calibration import QuantileCalibration
 
-FAMILIES: dict[str, type["Generator"]] = {}
+FAMILIES: dict[str, type[Generator]] = {}
 
 
 @dataclass
@@ -52,7 +52,7 @@ class TaskSpec:
     eps: float = 1e-6               # offset of the log preprocessing, in response units / scale
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TaskSpec":
+    def from_dict(cls, d: dict) -> TaskSpec:
         """Inverse of dataclasses.asdict (lists back to tuples), for checkpoints."""
         return cls(**{**d, "condition_names": tuple(d["condition_names"]), "log_conditions": tuple(d["log_conditions"]),
                       "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ())),
@@ -197,7 +197,7 @@ class Generator(abc.ABC):
         return path
 
     @classmethod
-    def from_state(cls, state: dict) -> "Generator":
+    def from_state(cls, state: dict) -> Generator:
         """The model a ``state_dict`` describes, of whichever family it names."""
         klass = get_family(state["family"])
         model = klass(TaskSpec.from_dict(state["spec"]), **state["config"])
@@ -206,7 +206,7 @@ class Generator(abc.ABC):
         return model
 
     @classmethod
-    def load(cls, path: str | Path) -> "Generator":
+    def load(cls, path: str | Path) -> Generator:
         state = read_checkpoint(path)
         family = state["family"]
         klass = get_family(family)
@@ -547,6 +547,7 @@ class TorchGenerator(Generator):
         self.ema.load_state_dict(best_state)
         self.log.seconds += time.perf_counter() - t0
         self.finish(train, seed=seed, progress=progress)
+        self.calibration = None   # a calibration of earlier weights (resumed checkpoint) no longer applies
         if self.config.get("calibrate"):
             t0 = time.perf_counter()
             self.fit_calibration(train, seed=seed)
@@ -563,7 +564,6 @@ class TorchGenerator(Generator):
         idx = np.sort(rng.choice(len(train), n, replace=False))
         c = self.c_tf.forward(train.c[idx])
         u_data = self.x_tf.forward(train.x[idx], self._scale(train.c[idx]), rng)
-        self.calibration = None
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed + 11)
         net = self.ema.module.eval()

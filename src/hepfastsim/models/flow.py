@@ -9,9 +9,8 @@ responses without layers (TPC) the whole response is one layer.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from dataclasses import replace
+from typing import ClassVar
 
 import torch
 import zuko

@@ -11,10 +11,9 @@ which is a replay of the full simulation rather than a model. Tasks without an e
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import ClassVar
-
-import math
 
 import numpy as np
 import torch
@@ -112,7 +111,7 @@ class _LibraryGraph(torch.nn.Module):
         self.col = col
         self.log_mean, self.log_std = float(lib.c_tf.mean[col]), float(lib.c_tf.std[col])
         self.threshold = float(lib.spec.threshold)
-        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))
         self.register_buffer("bank", f32(lib.x_lib[lib.order]))
         self.register_buffer("bank_energy", f32(lib._scale(lib.c_lib)[lib.order]))
         self.register_buffer("inner_edges", f32(lib.edges[1:-1]))
