@@ -31,6 +31,15 @@ def demo_samples(fullsim_demo):
 
 
 @pytest.fixture(scope="session")
+def tiny(demo_samples):
+    """400 training and 100 validation showers of ``demo_samples`` as model inputs, for quick fits."""
+    from hepfastsim.tasks import calo_samples
+
+    ref, _ = demo_samples
+    return calo_samples(ref.subset(slice(0, 400))), calo_samples(ref.subset(slice(400, 500)))
+
+
+@pytest.fixture(scope="session")
 def high_energy_samples(fullsim_demo):
     """Two independent full-simulation samples of 2500 electrons, 10-30 GeV log-uniform: a 5 % energy scale is
     about 1.5 sigma of the sampling resolution there (vs 0.4-1.3 sigma at 1-10 GeV)."""

@@ -9,7 +9,7 @@ import torch
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.models.calibration import QuantileCalibration
-from hepfastsim.tasks import calo_samples, calo_spec
+from hepfastsim.tasks import calo_spec
 
 B = builtin_binning("demo")
 
@@ -28,7 +28,7 @@ def test_quantile_map_reproduces_the_training_marginals_per_energy_bin():
     c = rng.normal(size=(n, 1))
     u_data = _data(rng, n, c[:, 0])
     u_gen = rng.normal(size=(n, 2))                      # a 'generator' that knows nothing of the spike
-    cal = QuantileCalibration.fit(u_gen, u_data, c, c, column=0, n_bins=2)
+    cal = QuantileCalibration.fit(u_gen, u_data, c, column=0, n_bins=2)
     c_new = rng.normal(size=(n, 1))
     out = cal(torch.from_numpy(rng.normal(size=(n, 2)).astype(np.float32)), torch.from_numpy(c_new.astype(np.float32))).numpy()
     lo, hi = c_new[:, 0] < 0, c_new[:, 0] >= 0
@@ -41,11 +41,10 @@ def test_quantile_map_reproduces_the_training_marginals_per_energy_bin():
     assert np.all(np.diff(mapped, axis=0) >= -1e-6)
 
 
-def test_calibrated_model_round_trip_and_onnx(demo_samples, tmp_path):
+def test_calibrated_model_round_trip_and_onnx(tiny, tmp_path):
     from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
 
-    ref, _ = demo_samples
-    train, val = calo_samples(ref.subset(slice(0, 400))), calo_samples(ref.subset(slice(400, 500)))
+    train, val = tiny
     m = get_family("vae")(calo_spec(B), hidden=32, layers=2, calibrate=True, calibration_bins=2)
     m.fit(train, val, epochs=2, progress=False)
     assert m.calibration is not None

@@ -45,17 +45,12 @@ def test_band_covers_perfect_and_not_biased_members(demo_samples):
         ensemble_bands(ref, other, B)
 
 
-def _tiny(demo_samples):
-    ref, _ = demo_samples
-    return calo_samples(ref.subset(slice(0, 400))), calo_samples(ref.subset(slice(400, 500)))
-
-
-def test_fixed_dropout_masks(demo_samples, tmp_path):
+def test_fixed_dropout_masks(tiny, tmp_path):
     """A member's fixed mask silences about p of the hidden units, for good: same mask after loading, another
     mask seed gives another member."""
     from hepfastsim.models.base import FixedMask
 
-    train, val = _tiny(demo_samples)
+    train, val = tiny
     m = get_family("vae")(calo_spec(B), hidden=64, layers=2, fixed_dropout=0.5, mask_seed=3)
     m.fit(train, val, epochs=2, progress=False)
     masks = [mod for mod in m.net.modules() if isinstance(mod, FixedMask)]
@@ -71,12 +66,12 @@ def test_fixed_dropout_masks(demo_samples, tmp_path):
     assert not np.array_equal(m2[0]._mask.numpy(), masks[0]._mask.numpy())
 
 
-def test_repulsion_pushes_members_apart(demo_samples):
+def test_repulsion_pushes_members_apart(tiny):
     """A second member trained with repulsion from the first differs more from it (in the compared function)
     than one trained with the same seed without repulsion; an ensemble passes the earlier members on."""
     import torch
 
-    train, val = _tiny(demo_samples)
+    train, val = tiny
     opts = {"hidden": 32, "layers": 2, "batch_size": 64, "steps": 2, "ema_decay": 0.0}
     first = get_family("fm")(calo_spec(B), **opts)
     first.fit(train, val, epochs=3, seed=0, progress=False)

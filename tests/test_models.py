@@ -13,7 +13,7 @@ from hepfastsim.data.calo_io import write_showers
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import builtin_binning, load_binning
 from hepfastsim.models import get_family, load_generator
-from hepfastsim.tasks import calo_samples, calo_spec, layer_slices
+from hepfastsim.tasks import calo_spec, layer_slices
 
 FAMILIES = ["library", "vae", "gan", "flow", "fm"]
 B = builtin_binning("demo")
@@ -26,12 +26,6 @@ def _cfg(family):
     if family == "library":
         cfg = {}
     return cfg
-
-
-@pytest.fixture(scope="module")
-def tiny(demo_samples):
-    ref, _ = demo_samples
-    return calo_samples(ref.subset(slice(0, 400))), calo_samples(ref.subset(slice(400, 500)))
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -44,17 +44,6 @@ def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
     return path
 
 
-def _json_ready(v):
-    """numpy arrays and scalars -> lists and floats, recursively."""
-    if isinstance(v, dict):
-        return {k: _json_ready(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_ready(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def _add_metadata(path: Path, model: Generator) -> None:
     """Store what a C++ framework needs beside the graph in the ONNX file's metadata ("hepfastsim", JSON):
     family, geometry, condition names, the condition standardisation (input) and the response preprocessing
@@ -67,7 +56,7 @@ def _add_metadata(path: Path, model: Generator) -> None:
             "condition_transform": model.c_tf.state(), "response_transform": model.x_tf.state(),
             "output": "MeV" if type(model).from_graph_output is not Generator.from_graph_output else "preprocessed"}
     entry = proto.metadata_props.add()
-    entry.key, entry.value = "hepfastsim", json.dumps(_json_ready(meta))
+    entry.key, entry.value = "hepfastsim", json.dumps(meta, default=lambda v: v.tolist())  # numpy arrays and scalars
     onnx.save(proto, str(path))
 
 

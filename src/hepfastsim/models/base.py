@@ -570,7 +570,7 @@ class TorchGenerator(Generator):
         ct = torch.from_numpy(c)
         u_gen = np.concatenate([self.generate(net, ct[i:i + 10_000].to(self.device), gen).float().cpu().numpy()
                                 for i in range(0, n, 10_000)])
-        self.calibration = QuantileCalibration.fit(u_gen, u_data, c, c, column=self.spec.scale_column,
+        self.calibration = QuantileCalibration.fit(u_gen, u_data, c, column=self.spec.scale_column,
                                                    n_bins=int(self.config["calibration_bins"])).to(self.device)
 
     @torch.no_grad()

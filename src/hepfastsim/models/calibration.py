@@ -31,21 +31,21 @@ class QuantileCalibration(torch.nn.Module):
         self.register_buffer("table", torch.zeros(n_bins, grid, n_features))
 
     @classmethod
-    def fit(cls, u_gen: np.ndarray, u_data: np.ndarray, c_gen: np.ndarray, c_data: np.ndarray, *, column: int | None = 0,
+    def fit(cls, u_gen: np.ndarray, u_data: np.ndarray, c: np.ndarray, *, column: int | None = 0,
             n_bins: int = 8, grid: int = 128, n_quantiles: int = 201) -> QuantileCalibration:
-        """Tables from generated and training outputs (preprocessed) with their standardised conditions."""
+        """Tables from generated and training outputs (preprocessed), row by row for the same standardised
+        conditions c."""
         if column is None:
             n_bins = 1
         d = u_gen.shape[1]
         cal = cls(n_bins, grid, d, column)
-        key_g = np.zeros(len(u_gen)) if column is None else c_gen[:, column]
-        key_d = np.zeros(len(u_data)) if column is None else c_data[:, column]
-        inner = np.quantile(key_d, np.linspace(0, 1, n_bins + 1)[1:-1])
-        bg, bd = np.searchsorted(inner, key_g, side="right"), np.searchsorted(inner, key_d, side="right")
+        key = np.zeros(len(c)) if column is None else c[:, column]
+        inner = np.quantile(key, np.linspace(0, 1, n_bins + 1)[1:-1])
+        which = np.searchsorted(inner, key, side="right")
         q = np.linspace(0.0, 1.0, n_quantiles)
         lo, step, table = np.zeros((n_bins, d)), np.ones((n_bins, d)), np.zeros((n_bins, grid, d))
         for k in range(n_bins):
-            g, r = u_gen[bg == k], u_data[bd == k]
+            g, r = u_gen[which == k], u_data[which == k]
             qg, qr = np.quantile(g, q, axis=0), np.quantile(r, q, axis=0)      # (n_quantiles, D)
             lo[k] = qg[0]
             step[k] = np.maximum((qg[-1] - qg[0]) / (grid - 1), 1e-6)
@@ -53,11 +53,8 @@ class QuantileCalibration(torch.nn.Module):
                 at = lo[k, j] + step[k, j] * np.arange(grid)
                 rank = np.interp(at, qg[:, j], q)            # F_gen
                 table[k, :, j] = np.interp(rank, q, qr[:, j])  # F_data^-1
-        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))
-        cal.inner_edges.copy_(f32(inner))
-        cal.lo.copy_(f32(lo))
-        cal.step.copy_(f32(step))
-        cal.table.copy_(f32(table))
+        for buf, value in ((cal.inner_edges, inner), (cal.lo, lo), (cal.step, step), (cal.table, table)):
+            buf.copy_(torch.from_numpy(value))   # float64 -> the float32 buffer
         return cal
 
     def forward(self, u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -111,10 +111,9 @@ class _LibraryGraph(torch.nn.Module):
         self.col = col
         self.log_mean, self.log_std = float(lib.c_tf.mean[col]), float(lib.c_tf.std[col])
         self.threshold = float(lib.spec.threshold)
-        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float32))
-        self.register_buffer("bank", f32(lib.x_lib[lib.order]))
-        self.register_buffer("bank_energy", f32(lib._scale(lib.c_lib)[lib.order]))
-        self.register_buffer("inner_edges", f32(lib.edges[1:-1]))
+        self.register_buffer("bank", torch.as_tensor(lib.x_lib[lib.order], dtype=torch.float32))
+        self.register_buffer("bank_energy", torch.as_tensor(lib._scale(lib.c_lib)[lib.order], dtype=torch.float32))
+        self.register_buffer("inner_edges", torch.as_tensor(lib.edges[1:-1], dtype=torch.float32))
         self.register_buffer("offsets", torch.as_tensor(lib.offsets, dtype=torch.int64))
         self.register_buffer("counts", torch.as_tensor(lib.counts, dtype=torch.int64))
 
