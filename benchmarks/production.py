@@ -47,16 +47,18 @@ def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float 
             "fast_alone_in_its_range": scores(evaluate(test.subset(hi), mixed.subset(hi), fs.binning, fast=True))}
 
 
-def ensemble(family: str, k: int, minutes: float, train, val, test, binning, extra: dict | None = None) -> dict:
+def ensemble(family: str, k: int, minutes: float, train, val, test, binning, extra: dict | None = None,
+             bootstrap: bool = False) -> dict:
     opts = {**family_config(family), "time_limit_s": minutes * 60, **(extra or {})}
-    ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts)
+    ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts, bootstrap=bootstrap)
     t0 = time.perf_counter()
     ens.fit(calo_samples(train), calo_samples(val), seed=0, progress=False)
     x = ens.sample(test.energies.reshape(-1, 1), seed=3)
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
     bands = ensemble_bands(test, gen, binning)
     summ = ensemble_summary(bands)
-    return {"family": family, "members": k, "options": extra or {}, "train_s": time.perf_counter() - t0,
+    return {"family": family, "members": k, "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
+            "train_s": time.perf_counter() - t0,
             "coverage_mean": summ["members_band_coverage_mean"],
             "coverage_E_tot": bands["E_tot/E_inc"]["coverage"],
             "coverage_per_observable_group": {g: float(np.mean([v for n, v in summ["coverage"].items() if n.startswith(g)]))
@@ -73,6 +75,7 @@ def main() -> None:
     ap.add_argument("--fixed-dropout", type=float, default=0.0, help="members' fixed dropout fraction")
     ap.add_argument("--repulsion", type=float, default=0.0, help="initial repulsion strength (annealed to 0)")
     ap.add_argument("--repulsion-epochs", type=int, default=50)
+    ap.add_argument("--bootstrap", action="store_true", help="each member trained on a bootstrap resample")
     ap.add_argument("--parts", default="routing,ensemble", help="which studies to run (the others keep their results)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/production.json"))
     a = ap.parse_args()
@@ -88,8 +91,10 @@ def main() -> None:
         i_tr, i_va = train_val_split(len(ds), 0.1, 0)
         extra = {"fixed_dropout": a.fixed_dropout, "repulsion": a.repulsion, "repulsion_epochs": a.repulsion_epochs}
         extra = {k: v for k, v in extra.items() if v and (k != "repulsion_epochs" or a.repulsion)}
-        key = "ensemble" + "".join(f"_{k}{v:g}" for k, v in extra.items() if k != "repulsion_epochs")
-        res[key] = ensemble(a.model, a.members, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, extra)
+        key = (f"ensemble_{a.members}x{a.minutes:g}min" + "_bootstrap" * a.bootstrap
+               + "".join(f"_{k}{v:g}" for k, v in extra.items() if k != "repulsion_epochs"))
+        res[key] = ensemble(a.model, a.members, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, extra,
+                            a.bootstrap)
         print(key, json.dumps(res[key], default=float), flush=True)
     a.out.write_text(json.dumps(res, indent=2, default=float))
 

@@ -32,6 +32,21 @@ def test_ensemble_of_libraries_round_trip(demo_samples, tmp_path):
         get_family("ensemble")(calo_spec(B), base="nope")
 
 
+def test_bootstrap_members_see_resampled_training_sets(tiny):
+    """bootstrap: each member's training set is a resample with replacement (~63 % distinct showers), different
+    per member; without it every member sees the whole set."""
+    train, _ = tiny
+    n = len(train)
+    plain = get_family("ensemble")(calo_spec(B), base="library", members=2, options={"energy_bins": 0})
+    plain.fit(train, seed=1)
+    assert all(len(np.unique(m.x_lib, axis=0)) == n for m in plain.members)
+    boot = get_family("ensemble")(calo_spec(B), base="library", members=2, options={"energy_bins": 0}, bootstrap=True)
+    boot.fit(train, seed=1)
+    a, b = (m.x_lib for m in boot.members)
+    assert len(a) == n and 0.55 * n < len(np.unique(a, axis=0)) < 0.72 * n
+    assert not np.array_equal(a, b)
+
+
 def test_band_covers_perfect_and_not_biased_members(demo_samples):
     ref, other = demo_samples
     who = np.random.default_rng(0).integers(0, 3, len(other))

@@ -23,6 +23,8 @@ def _cfg(family):
     cfg = {"hidden": 32, "batch_size": 64, "layers": 2}
     if family == "flow":
         cfg = {"hidden": 32, "batch_size": 64, "transforms": 2, "layer_slices": layer_slices(B)}
+    if family == "vae":   # the shipped options: draw from p(x|z,c), noise band for empty cells
+        cfg.update(decoder_noise=True, beta=1.0, dequantize=True)
     if family == "library":
         cfg = {}
     return cfg
@@ -44,6 +46,25 @@ def test_fit_sample_save_load(family, tiny, tmp_path):
     assert type(m2) is type(m)
     assert np.array_equal(m2.sample(e, seed=7), x)
     assert np.array_equal(m.sample(e, seed=7), x)
+
+
+def test_vae_decoder_noise(tiny):
+    """With decoder noise a VAE sample is decoder mean + sigma * noise, the noise being the last latent entries."""
+    torch.set_num_threads(1)
+    train, val = tiny
+    m = get_family("vae")(calo_spec(B), **_cfg("vae"))
+    m.fit(train, val, epochs=2, seed=0, progress=False)
+    assert m.latent_dim() == 32 + m.x_tf.n_out
+    c = torch.from_numpy(m.c_tf.forward(np.full((50, 1), 5000.0)))
+    z = torch.randn(50, m.latent_dim(), generator=torch.Generator().manual_seed(3))
+    z0 = z.clone()
+    z0[:, 32:] = 0.0
+    net = m.ema.module
+    with torch.no_grad():
+        mean, log_sigma = m._decoder(net, z[:, :32], c)
+        np.testing.assert_allclose(m.decode(net, c, z0), mean, atol=1e-6)
+        np.testing.assert_allclose(m.decode(net, c, z) - mean, torch.exp(log_sigma) * z[:, 32:], rtol=1e-4, atol=1e-5)
+    assert float(log_sigma.std()) > 0      # a width per feature and shower, not one constant
 
 
 def test_library_energy_scaling(tiny):
@@ -95,6 +116,11 @@ def test_group_energy_transform_round_trip(tiny):
     dq = ResponseTransform(eps=1e-6, threshold=15.15e-3, groups=layer_slices(B), dequantize=True).fit(train.x, train.c[:, 0])
     noisy = dq.forward(train.x, train.c[:, 0], np.random.default_rng(1))
     assert len(np.unique(noisy[:, 0])) > 0.9 * len(noisy)        # no spike at zero any more
+    raw = noisy[:, :B.n_voxels] * dq.std[:B.n_voxels] + dq.mean[:B.n_voxels]
+    empty = train.x < 15.15e-3
+    # the noise band sits below log(eps) for every incident energy, apart from the smallest real deposit
+    assert raw[empty].max() < np.log(1e-6) + 1e-4 and raw[empty].min() > np.log(0.5e-6) - 1e-4
+    assert raw[~empty].min() > np.log(1e-6 + 15.15e-3 / train.c[:, 0].max()) - 1e-4
     np.testing.assert_allclose(dq.inverse(noisy, train.c[:, 0]), train.x, rtol=2e-4, atol=1e-6)
     layers = [half[:, a:b].sum(1) / half.sum(1) for a, b in layer_slices(B)]
     orig = [train.x[:, a:b].sum(1) / train.x.sum(1) for a, b in layer_slices(B)]

@@ -53,11 +53,15 @@ class ResponseTransform:
     total energy and the longitudinal profile are then variables of their own instead of sums
     of many noisy voxels.
 
-    With ``dequantize`` (CaloFlow's noise injection) the training responses below the readout
-    threshold are replaced by uniform noise in [0, threshold) (group energies stay those of the
-    real cells): the per-cell distribution becomes continuous instead of a spike at zero plus a
-    gap, which continuous generative models learn far more easily; ``inverse`` zeroes everything
-    below the threshold again.
+    With ``dequantize`` (CaloFlow's noise injection) the training cells below the readout threshold
+    become noise instead of a spike: log(eps * (1 - U/2)), U uniform in [0, 1), a band of width
+    log 2 just below log(eps), the value of an empty cell (group energies stay those of the real
+    cells). The per-cell distribution is then continuous, which continuous generative models learn
+    far more easily, and ``inverse`` maps the whole band back to zero. The band lies below the
+    threshold of every shower whatever its energy; noise uniform in [0, threshold) MeV instead ends
+    at log(threshold / E_inc), at a different place for every incident energy, and generated values
+    near that edge became hits (measured: 4.6 instead of 1.2 hits per shower in the demo's
+    eighth layer after calibration).
     """
 
     eps: float = 1e-6
@@ -75,11 +79,10 @@ class ResponseTransform:
 
     def _log(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         x = np.asarray(x, np.float64)
-        cells = x
+        u = np.log(x / scale[:, None] + self.eps)
         if self.dequantize and rng is not None:
             below = x < self.threshold
-            cells = np.where(below, rng.uniform(0.0, self.threshold, x.shape), x)
-        u = np.log(cells / scale[:, None] + self.eps)
+            u[below] = np.log(self.eps) + np.log1p(-0.5 * rng.uniform(0.0, 1.0, int(below.sum())))
         if not self.groups:
             return u
         x = x / scale[:, None]

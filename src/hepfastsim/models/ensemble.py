@@ -5,10 +5,15 @@ family's ``options``; member k uses mask seed seed + k) and be trained with a re
 members before them (option ``repulsion``, annealed to 0 over ``repulsion_epochs``; see
 ``TorchGenerator.repulsion_term``), which widens the ensemble where the data allow it.
 
+With ``bootstrap: true`` each member is trained (and calibrated) on its own bootstrap resample of
+the training set (as many showers, drawn with replacement, rng seed + k): the band then also carries
+the statistical uncertainty of the finite training sample, which the members otherwise share; the
+calibration in particular maps every member onto the same training marginals.
+
 ``sample`` draws from the ensemble mixture (each response from a randomly chosen member, whose
 index ``last_members`` keeps, so ``generate`` can record it); ``evaluate`` turns the members'
 histograms into a band (mean +- std over members) on every observable and reports how often it
-covers the reference. Options: ``base`` (the family), ``members`` (K), ``options`` (the
+covers the reference. Options: ``base`` (the family), ``members`` (K), ``bootstrap``, ``options`` (the
 family's own options, e.g. from its YAML config).
 """
 
@@ -25,7 +30,7 @@ from hepfastsim.models.base import Generator, Samples, TrainLog, get_family
 
 class Ensemble(Generator):
     family: ClassVar[str] = "ensemble"
-    defaults: ClassVar[dict] = {"base": "fm", "members": 3, "options": {}}
+    defaults: ClassVar[dict] = {"base": "fm", "members": 3, "bootstrap": False, "options": {}}
 
     def __init__(self, spec=None, **config) -> None:
         super().__init__(spec, **config)
@@ -49,7 +54,11 @@ class Ensemble(Generator):
             m = klass(self.spec, **opts)
             m.repel_from = list(self.members) if float(opts.get("repulsion") or 0.0) > 0 else []
             csv = None if log_csv is None else Path(log_csv).with_suffix(f".member{k}.csv")
-            m.fit(train, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv)
+            data = train
+            if self.config["bootstrap"]:
+                idx = np.random.default_rng(seed + k).integers(0, len(train), len(train))
+                data = Samples(train.x[idx], train.c[idx])
+            m.fit(data, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv)
             m.repel_from = []
             self.members.append(m)
             self.log.seconds += m.log.seconds
