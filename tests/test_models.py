@@ -223,6 +223,31 @@ def test_cli_train_generate_evaluate(tmp_path, demo_samples):
     assert (tmp_path / "rep" / "metrics.json").exists()
 
 
+def test_cli_train_tensorboard_and_csv_logs(tmp_path, demo_samples):
+    """`train --tensorboard DIR --log-csv F`: one loss/train and loss/val scalar per epoch in both logs;
+    refused for the library, which has no training loop."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ref, _ = demo_samples
+    tr = write_showers(tmp_path / "train.h5", ref.subset(slice(0, 400)), attrs={"binning": "binning_demo"})
+    cfg = tmp_path / "vae.yaml"
+    cfg.write_text("hidden: 32\nlayers: 2\nbatch_size: 64\n")
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "--data", str(tr), "--model", "vae", "--config", str(cfg), "--epochs", "3",
+                            "--out", str(tmp_path / "vae.pt"), "--quiet", "--binning", "demo",
+                            "--tensorboard", str(tmp_path / "tb"), "--log-csv", str(tmp_path / "loss.csv")])
+    assert r.exit_code == 0, r.output
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    val = [e.value for e in events.Scalars("loss/val")]
+    assert [e.step for e in events.Scalars("loss/train")] == [1, 2, 3]
+    rows = (tmp_path / "loss.csv").read_text().splitlines()[1:]
+    np.testing.assert_allclose(val, [float(row.split(",")[2]) for row in rows], rtol=1e-6)
+    r = runner.invoke(app, ["train", "--data", str(tr), "--model", "library", "--out", str(tmp_path / "lib.pt"),
+                            "--quiet", "--binning", "demo", "--tensorboard", str(tmp_path / "tb2")])
+    assert r.exit_code == 2 and "TensorBoard" in r.output
+
+
 @pytest.mark.parametrize("family", ["fm", "vae", "gan", "flow", "library"])
 def test_onnx_parity(family, tiny, tmp_path):
     """onnxruntime and PyTorch agree within 1e-4 relative on the same latent inputs, for every family."""

@@ -250,6 +250,15 @@ def load_generator(path: str | Path) -> Generator:
     return Generator.load(path)
 
 
+def tensorboard_writer(folder: str | Path):
+    """A TensorBoard SummaryWriter on folder; the optional ``tensorboard`` package is needed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise HepFastSimError("TensorBoard logging needs the tensorboard package: pip install 'hepfastsim[tensorboard]'") from None
+    return SummaryWriter(log_dir=str(folder))
+
+
 def mlp(n_in: int, n_out: int, hidden: int, layers: int, act=torch.nn.SiLU, dropout: float = 0.0) -> torch.nn.Sequential:
     """Fully connected network used by all families."""
     mods: list[torch.nn.Module] = []
@@ -457,8 +466,9 @@ class TorchGenerator(Generator):
 
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
-            checkpoint: str | Path | None = None) -> TrainLog:
-        """Train on train (and early-stop on val). resume: a checkpoint written by a previous fit to continue."""
+            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> TrainLog:
+        """Train on train (and early-stop on val). resume: a checkpoint written by a previous fit to continue;
+        tensorboard: a folder for TensorBoard event files (loss/train, loss/val per epoch)."""
         if self.spec is None:
             raise HepFastSimError("a TaskSpec is needed to fit: pass spec= (e.g. hepfastsim.tasks.calo_spec(binning))")
         epochs = int(epochs or self.config["epochs"])
@@ -493,8 +503,9 @@ class TorchGenerator(Generator):
         fcsv = None
         main = self.rank == 0
         if not main:
-            log_csv = checkpoint = None
+            log_csv = checkpoint = tensorboard = None
             progress = False
+        board = tensorboard_writer(tensorboard) if tensorboard else None
         if log_csv:
             new = not Path(log_csv).exists() or not resume
             fcsv = open(log_csv, "w" if new else "a", newline="")
@@ -523,6 +534,10 @@ class TorchGenerator(Generator):
                 if writer:
                     writer.writerow([self.epoch, tl, vl, time.perf_counter() - t0])
                     fcsv.flush()
+                if board:
+                    board.add_scalar("loss/train", tl, self.epoch)
+                    board.add_scalar("loss/val", vl, self.epoch)
+                    board.flush()
                 bar.set_postfix(train=f"{tl:.4g}", val=f"{vl:.4g}")
                 if vl < best - 1e-6:
                     best, bad = vl, 0
@@ -544,6 +559,8 @@ class TorchGenerator(Generator):
         finally:
             if fcsv:
                 fcsv.close()
+            if board:
+                board.close()
         self.ema.load_state_dict(best_state)
         self.log.seconds += time.perf_counter() - t0
         self.finish(train, seed=seed, progress=progress)
