@@ -284,7 +284,7 @@ def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):
     got = OnnxSampler(m, export_onnx(m, tmp_path / "lib.onnx")).sample(e, seed=1)
     b = m._bin(np.log(e[:1]))[0]
     members = m.x_lib[m._bin(np.log(m.c_lib[:, 0])) == b]
-    unit = lambda a: a / a.sum(1, keepdims=True)
+    unit = lambda a: a / a.sum(1, keepdims=True)   # compare shapes: the threshold zeroes only a few cells after scaling
     dist = np.abs(unit(got)[:, None, :] - unit(members)[None, :, :]).sum(2).min(1)
     assert np.all(dist < 0.02)                                    # every output is one of the bin's showers
     assert len(np.unique(got.sum(1).round(3))) > 20              # drawn at random, not one shower repeated
