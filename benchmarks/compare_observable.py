@@ -1,6 +1,6 @@
 """Separation power of one observable for several checkpoints on the demo test set (metric-prioritised training).
 
-    .venv/bin/python benchmarks/compare_observable.py demo_output/zoo/gan.pt demo_output/zoo_surrogate/gan.pt --observable sparsity
+    .venv/bin/python benchmarks/compare_observable.py demo_output/zoo/gan.pt demo_output/zoo_surrogate/gan.pt --observable sparsity [--uncalibrated]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def main() -> None:
     ap.add_argument("models", nargs="+", type=Path)
     ap.add_argument("--observable", default="sparsity", help="histogram name prefix, e.g. sparsity, width_x, e_layer")
     ap.add_argument("--test", type=Path, default=Path("demo_output/fullsim_test.h5"))
+    ap.add_argument("--uncalibrated", action="store_true", help="sample without the models' quantile calibration")
     a = ap.parse_args()
     b = builtin_binning("demo")
     test = read_showers(a.test, binning=b)
@@ -29,6 +30,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for path in a.models:
         gen = load_generator(path)
+        if a.uncalibrated:
+            gen.calibration = None   # what the training itself reached
         x = gen.sample(test.energies.reshape(-1, 1), seed=1)
         hists = feature_histograms(test, ShowerDataset(test.energies, x), b)
         rows = [(k, *M.separation_power_error(r, g)) for k, (r, g) in hists.items() if k.startswith(a.observable)]

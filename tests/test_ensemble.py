@@ -10,7 +10,7 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_samples, calo_spec
-from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
+from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary, prediction_factor
 
 B = builtin_binning("demo")
 
@@ -52,12 +52,25 @@ def test_band_covers_perfect_and_not_biased_members(demo_samples):
     who = np.random.default_rng(0).integers(0, 3, len(other))
     perfect = ShowerDataset(other.energies, other.showers, {"member": who})
     s = ensemble_summary(ensemble_bands(ref, perfect, B))
-    assert s["members_band_coverage_mean"] >= 0.68
+    assert s["band_coverage_high_level"] >= 0.68
     biased = ShowerDataset(other.energies, other.showers * 1.15, {"member": who})
     b = ensemble_bands(ref, biased, B)
     assert b["E_tot/E_inc"]["coverage"] < 0.3
     with pytest.raises(HepFastSimError, match="no 'member'"):
         ensemble_bands(ref, other, B)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_band_is_a_68_percent_prediction_interval(k):
+    """K normal draws, then one more: mean +- prediction_factor(K) * std covers the new draw 68 % of the time;
+    mean +- std covers it only ~52 % (K = 3) / ~61 % (K = 5)."""
+    rng = np.random.default_rng(k)
+    draws = rng.normal(size=(200_000, k + 1))
+    m, s = draws[:, :k].mean(1), draws[:, :k].std(1, ddof=1)
+    dev = np.abs(draws[:, k] - m)
+    assert abs((dev <= prediction_factor(k) * s).mean() - 0.6827) < 0.005
+    assert (dev <= s).mean() < 0.63
+    assert prediction_factor(3) == pytest.approx(1.52, abs=0.01) and prediction_factor(5) == pytest.approx(1.25, abs=0.01)
 
 
 def test_fixed_dropout_masks(tiny, tmp_path):

@@ -219,16 +219,9 @@ def train(
         tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
         spec = calo_spec(b)
     gen = get_family(model)(spec, **cfg)
-    extra = {}
-    if tensorboard:
-        from hepfastsim.models.base import TorchGenerator
-
-        if not isinstance(gen, TorchGenerator):
-            raise HepFastSimError(f"model {model!r} has no training loop to log to TensorBoard")
-        extra["tensorboard"] = tensorboard
     t0 = time.time()
     log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv,
-                  resume=out if resume else None, checkpoint=out, **extra)
+                  resume=out if resume else None, checkpoint=out, tensorboard=tensorboard)
     if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
         return
     gen.save(out)

@@ -167,6 +167,14 @@ class ConditionTransform:
     def forward(self, c: np.ndarray) -> np.ndarray:
         return ((self._pre(c) - self.mean) / self.std).astype(np.float32)
 
+    def physical_column(self, u: np.ndarray, column: int | None) -> np.ndarray:
+        """Column ``column`` of the physical conditions (e.g. the incident energy in MeV) from transformed ones;
+        ones when column is None (a response without a scale)."""
+        if column is None:
+            return np.ones(len(u))
+        v = np.asarray(u, np.float64)[:, column] * self.std[column] + self.mean[column]
+        return np.exp(v) if column < len(self.log_columns) and self.log_columns[column] else v
+
     def state(self) -> dict:
         return {"log_columns": list(self.log_columns), "mean": self.mean, "std": self.std, "names": list(self.names),
                 "fraction_columns": list(self.fraction_columns)}

@@ -147,8 +147,9 @@ class Generator(abc.ABC):
     @abc.abstractmethod
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
-            checkpoint: str | Path | None = None) -> TrainLog:
-        """Learn p(responses | conditions) from train (val for early stopping where the family uses it)."""
+            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> TrainLog:
+        """Learn p(responses | conditions) from train (val for early stopping where the family uses it).
+        log_csv / tensorboard: loss log as CSV / TensorBoard events (families with a training loop)."""
 
     @abc.abstractmethod
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:

@@ -43,8 +43,10 @@ class Ensemble(Generator):
         self.last_members: np.ndarray | None = None
 
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
-            progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None) -> TrainLog:
-        """Train the members one after the other with seeds seed, seed + 1, ... (loss logs NAME.memberK.csv)."""
+            progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None,
+            tensorboard: str | Path | None = None) -> TrainLog:
+        """Train the members one after the other with seeds seed, seed + 1, ... (loss logs NAME.memberK.csv,
+        TensorBoard events in TENSORBOARD/memberK)."""
         klass = get_family(self.config["base"])
         self.members = []
         for k in range(int(self.config["members"])):
@@ -58,7 +60,8 @@ class Ensemble(Generator):
             if self.config["bootstrap"]:
                 idx = np.random.default_rng(seed + k).integers(0, len(train), len(train))
                 data = Samples(train.x[idx], train.c[idx])
-            m.fit(data, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv)
+            board = None if tensorboard is None else Path(tensorboard) / f"member{k}"
+            m.fit(data, val, epochs=epochs, seed=seed + k, progress=progress, log_csv=csv, tensorboard=board)
             m.repel_from = []
             self.members.append(m)
             self.log.seconds += m.log.seconds

@@ -28,8 +28,11 @@ class ShowerLibrary(Generator):
     defaults: ClassVar[dict] = {"k": 5, "energy_bins": 10, "per_bin": 200}
 
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
-            progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None) -> TrainLog:
+            progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None,
+            tensorboard: str | Path | None = None) -> TrainLog:
         """Store the training responses (binned in energy); neighbours are searched in the standardised conditions."""
+        if tensorboard:
+            raise HepFastSimError("the shower library has no training loop to log to TensorBoard")
         self._fit_transforms(train)
         rng = np.random.default_rng(seed)
         nb = int(self.config["energy_bins"]) if self.spec.scale_column is not None else 0

@@ -26,7 +26,7 @@ plt.style.use(hep.style.ROOT)
 
 
 def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | None = None):
-    """Reference vs generated density with a ratio panel; band: an ensemble's mean +- std per bin on its edges."""
+    """Reference vs generated density with a ratio panel; band: an ensemble's 68 % band per bin on its edges."""
     if band is not None:
         edges = band["edges"]
     else:
@@ -39,9 +39,9 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | 
     hep.histplot(hr, edges, ax=ax_top, label="reference", color="k", histtype="fill", alpha=0.25)
     hep.histplot(hg, edges, ax=ax_top, label="generated", color="C1", lw=2)
     if band is not None:
-        lo_b, hi_b = band["mean"] - band["std"], band["mean"] + band["std"]
+        lo_b, hi_b = band["mean"] - band["half_width"], band["mean"] + band["half_width"]
         ax_top.stairs(hi_b, edges, baseline=lo_b, fill=True, color="C1", alpha=0.3,
-                      label=f"ensemble ±1σ (covers {100 * band['coverage']:.0f} %)")
+                      label=f"ensemble 68 % band (covers {100 * band['coverage']:.0f} %)")
     ax_top.set_ylabel("density", fontsize=14)
     title = name if sep is None else f"{name}  (sep. power {sep:.3g})"
     ax_top.set_title(title, fontsize=13)
@@ -172,8 +172,8 @@ def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, bi
         summary.append(("histograms with separation power > floor + 3 errors",
                         f"{len(sig)} of {len(metrics['separation_power'])}" + (f": {', '.join(sig[:8])}" if sig else "")))
     if "ensemble" in metrics:
-        summary.append(("ensemble band coverage of the reference (mean over histograms)",
-                        f"{100 * metrics['ensemble']['members_band_coverage_mean']:.1f} %"))
+        summary.append(("ensemble 68 % band coverage of the reference (mean over high-level histograms)",
+                        f"{100 * metrics['ensemble']['band_coverage_high_level']:.1f} %"))
     for k in ("prdc", "diversity", "multi_maxima_fraction", "interpolation"):
         if k in metrics:
             summary.append((k, ", ".join(f"{a}={_fmt(b)}" for a, b in metrics[k].items())))
