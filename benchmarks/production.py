@@ -79,6 +79,15 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
             "mixture": scores(evaluate(test, gen, binning, fast=True))}
 
 
+def band_ceiling(train: ShowerDataset, test: ShowerDataset, binning, k: int, n: int = 10_000) -> dict:
+    """What the band can reach: K "members" that are disjoint parts of n full-simulation showers."""
+    sim = train.subset(slice(0, n))
+    sim.extras["member"] = np.arange(len(sim)) % k
+    summ = ensemble_summary(ensemble_bands(test, sim, binning))
+    return {"members": k, "showers": len(sim), "coverage_high_level": summ["band_coverage_high_level"],
+            "coverage_voxel_spectrum": summ["coverage"]["log10_voxel_E"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="fm", help="zoo checkpoint used for routing and the ensemble family")
@@ -90,7 +99,7 @@ def main() -> None:
     ap.add_argument("--repulsion-epochs", type=int, default=50)
     ap.add_argument("--bootstrap", action="store_true", help="each member trained on a bootstrap resample")
     ap.add_argument("--save", type=Path, default=None, help="write the trained ensemble to this checkpoint; if it exists, evaluate it instead of training")
-    ap.add_argument("--parts", default="routing,ensemble", help="which studies to run (the others keep their results)")
+    ap.add_argument("--parts", default="routing,ensemble", help="which studies to run: routing, ensemble, ceiling (the others keep their results)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/production.json"))
     a = ap.parse_args()
     fs = FullSim(binning="demo")
@@ -100,8 +109,11 @@ def main() -> None:
     if "routing" in a.parts:
         res["routing"] = routing(a.zoo / f"{a.model}.pt", test, fs)
         print(json.dumps(res["routing"], default=float), flush=True)
+    ds = read_showers("demo_output/fullsim_train.h5", binning=fs.binning)
+    if "ceiling" in a.parts:
+        res["band_ceiling"] = [band_ceiling(ds, test, fs.binning, k) for k in (3, 5)]
+        print(json.dumps(res["band_ceiling"]), flush=True)
     if "ensemble" in a.parts:
-        ds = read_showers("demo_output/fullsim_train.h5", binning=fs.binning)
         i_tr, i_va = train_val_split(len(ds), 0.1, 0)
         extra = {"fixed_dropout": a.fixed_dropout, "repulsion": a.repulsion, "repulsion_epochs": a.repulsion_epochs}
         extra = {k: v for k, v in extra.items() if v and (k != "repulsion_epochs" or a.repulsion)}

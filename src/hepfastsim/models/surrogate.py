@@ -20,7 +20,7 @@ real sparsity's standard deviation, times ``surrogate_weight``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -28,14 +28,7 @@ import torch
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.models.base import Samples, mlp
 
-
-def group_sparsity(x: np.ndarray, groups: tuple[tuple[int, int], ...], threshold: float) -> np.ndarray:
-    """Per group (calorimeter layer, or the whole response): fraction of cells at or below the threshold."""
-    groups = groups or ((0, x.shape[1]),)
-    return np.stack([(x[:, a:b] <= threshold).mean(1) for a, b in groups], 1)
-
-
-OBSERVABLES = {"sparsity": group_sparsity}
+OBSERVABLES = ("sparsity",)   # observables with a surrogate (per layer, or of the whole response without layers)
 
 
 class _CellHitNet(torch.nn.Module):

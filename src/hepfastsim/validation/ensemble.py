@@ -21,7 +21,6 @@ from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation.evaluate import feature_histograms
 from hepfastsim.validation.features import high_level_features
 
-
 CELL_LEVEL = ("log10_voxel_E",)   # histograms of ``feature_histograms`` that are not high-level features
 
 
