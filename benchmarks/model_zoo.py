@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--binning", default="demo", help="readout: demo or a CaloChallenge binning XML")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/zoo_demo.json"))
     ap.add_argument("--models", type=Path, default=Path("demo_output/zoo"), help="where the trained checkpoints go")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (sampling uses seed + 1)")
     ap.add_argument("--set", action="append", default=[], help="override an option: FAMILY.key=value (YAML value)")
     a = ap.parse_args()
     import yaml
@@ -89,13 +90,14 @@ def main() -> None:
     old = json.loads(a.out.read_text())["rows"] if a.out.exists() else []
     rows = [r for r in old if r["family"] not in a.families.split(",")]
     for fam in a.families.split(","):
-        r = run_family(fam, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, overrides=overrides.get(fam), save_dir=a.models)
+        r = run_family(fam, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, seed=a.seed,
+                       overrides=overrides.get(fam), save_dir=a.models)
         rows.append(r)
         print(json.dumps(r), flush=True)
     order = ["library", "vae", "gan", "flow", "fm"]
     rows.sort(key=lambda r: order.index(r["family"]) if r["family"] in order else 99)
     info = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "minutes": a.minutes, "binning": fs.binning.name,
-            "n_train": len(i_tr), "n_test": len(test), "overrides": overrides, "rows": rows}
+            "n_train": len(i_tr), "n_test": len(test), "seed": a.seed, "overrides": overrides, "rows": rows}
     a.out.write_text(json.dumps(info, indent=2, default=float))
     print(table(rows))
 
