@@ -68,7 +68,7 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
     bands = ensemble_bands(test, gen, binning)
     summ = ensemble_summary(bands)
-    return {"family": family, "members": k, "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
+    return {"family": family, "members": len(ens.members), "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
             "train_s": ens.log.seconds,
             "coverage_high_level": summ["band_coverage_high_level"],
             "coverage_high_level_std_band": float(np.nanmean([std_band_coverage(b) for n, b in bands.items()
