@@ -1,6 +1,6 @@
 """Separation power of one observable for several checkpoints on the demo test set (metric-prioritised training).
 
-    .venv/bin/python benchmarks/compare_observable.py demo_output/zoo/gan.pt demo_output/zoo_surrogate/gan.pt --observable sparsity [--uncalibrated]
+    .venv/bin/python benchmarks/compare_observable.py demo_output/zoo/gan.pt demo_output/zoo_surrogate/gan.pt --observable sparsity [--uncalibrated | --calibration-bins 16]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 from hepfastsim.data.calo_io import ShowerDataset, read_showers
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import load_generator
+from hepfastsim.tasks import calo_samples
 from hepfastsim.validation import metrics as M
 from hepfastsim.validation.evaluate import feature_histograms
 
@@ -23,6 +24,9 @@ def main() -> None:
     ap.add_argument("--observable", default="sparsity", help="histogram name prefix, e.g. sparsity, width_x, e_layer")
     ap.add_argument("--test", type=Path, default=Path("demo_output/fullsim_test.h5"))
     ap.add_argument("--uncalibrated", action="store_true", help="sample without the models' quantile calibration")
+    ap.add_argument("--calibration-bins", type=int, default=None,
+                    help="refit the calibration with this many energy bins on --train first")
+    ap.add_argument("--train", type=Path, default=Path("demo_output/fullsim_train.h5"))
     a = ap.parse_args()
     b = builtin_binning("demo")
     test = read_showers(a.test, binning=b)
@@ -32,6 +36,9 @@ def main() -> None:
         gen = load_generator(path)
         if a.uncalibrated:
             gen.calibration = None   # what the training itself reached
+        elif a.calibration_bins:
+            gen.config["calibration_bins"] = a.calibration_bins
+            gen.fit_calibration(calo_samples(read_showers(a.train, binning=b)))
         x = gen.sample(test.energies.reshape(-1, 1), seed=1)
         hists = feature_histograms(test, ShowerDataset(test.energies, x), b)
         rows = [(k, *M.separation_power_error(r, g)) for k, (r, g) in hists.items() if k.startswith(a.observable)]
