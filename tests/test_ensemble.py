@@ -123,3 +123,38 @@ def test_repulsion_pushes_members_apart(tiny):
     ens = get_family("ensemble")(calo_spec(B), base="fm", members=2, options={**opts, "repulsion": 1.0, "fixed_dropout": 0.2})
     ens.fit(train, val, epochs=1, progress=False)
     assert [m.config["mask_seed"] for m in ens.members] == [0, 1] and all(not m.repel_from for m in ens.members)
+
+
+def test_cli_ensemble_band_in_evaluate_and_report(tmp_path, demo_samples):
+    """train --model ensemble -> generate (records each shower's member) -> evaluate: metrics.json carries the
+    band's coverage of the high-level histograms and the 68 % systematic of every observable's mean, which is
+    prediction_factor(3) times the members' spread of that mean; the report draws the band."""
+    import json
+
+    from conftest import check_report_html
+    from typer.testing import CliRunner
+
+    from hepfastsim.cli import app
+    from hepfastsim.data.calo_io import read_showers, write_showers
+    from hepfastsim.validation.features import high_level_features
+
+    ref, other = demo_samples
+    tr = write_showers(tmp_path / "train.h5", ref.subset(slice(0, 900)), attrs={"binning": "binning_demo"})
+    te = write_showers(tmp_path / "test.h5", other.subset(slice(0, 900)), attrs={"binning": "binning_demo"})
+    cfg = tmp_path / "ens.yaml"
+    cfg.write_text("base: library\nmembers: 3\noptions: {per_bin: 60}\n")
+    runner = CliRunner()
+    for args in (["train", "--data", str(tr), "--model", "ensemble", "--config", str(cfg), "--out", str(tmp_path / "ens.pt"),
+                  "--quiet", "--binning", "demo"],
+                 ["generate", "--model", str(tmp_path / "ens.pt"), "--like", str(te), "--out", str(tmp_path / "gen.h5")],
+                 ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"), "--out", str(tmp_path / "rep"),
+                  "--epochs", "2", "--binning", "demo"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+    ens = json.loads((tmp_path / "rep" / "metrics.json").read_text())["ensemble"]
+    assert 0.3 < ens["band_coverage_high_level"] <= 1.0 and "log10_voxel_E" in ens["coverage"]
+    gen = read_showers(tmp_path / "gen.h5", binning=B)
+    who = np.asarray(gen.extras["member"])
+    means = [high_level_features(gen.showers[who == k], gen.energies[who == k], B)["e_ratio"].mean() for k in range(3)]
+    assert ens["systematic_of_mean"]["E_tot/E_inc"] == pytest.approx(prediction_factor(3) * np.std(means, ddof=1), rel=1e-6)
+    assert check_report_html(tmp_path / "rep" / "report.html") >= 8
