@@ -10,7 +10,11 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_samples, calo_spec
-from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary, prediction_factor
+from hepfastsim.validation.ensemble import (
+    ensemble_bands,
+    ensemble_summary,
+    prediction_factor,
+)
 
 B = builtin_binning("demo")
 
