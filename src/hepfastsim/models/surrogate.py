@@ -90,7 +90,7 @@ class Surrogate:
         self.net = _CellHitNet(self.n_cells, x_pre.shape[1] - self.n_cells + c.shape[1], self.hidden).to(self.device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=3e-3)
         x_pre, c = x_pre.to(self.device), c.to(self.device)
-        flags = self.hits(x_pre, c)
+        flags = torch.cat([self.hits(x_pre[i:i + 10_000], c[i:i + 10_000]) for i in range(0, len(x_pre), 10_000)])
         n_va = max(len(x_pre) // 10, 1)
         for _ in range(steps):
             idx = torch.randint(n_va, len(x_pre), (256,), device=self.device)
