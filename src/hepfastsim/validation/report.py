@@ -78,11 +78,11 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
     groups: dict[str, list[str]] = {}
     for name in hists:
         groups.setdefault(name.rsplit("_", 1)[0] if name[-1].isdigit() else name, []).append(name)
-    for group, names in groups.items():
-        names = names[:: max(1, len(names) // 6)][:6]
-        ncol = min(3, len(names))
+    for group, names in groups.items():   # every histogram (every layer), smaller panels for many layers
+        ncol = min(3 if len(names) <= 9 else 5, len(names))
         nrow = (len(names) + ncol - 1) // ncol
-        fig = plt.figure(figsize=(6 * ncol, 6 * nrow))
+        size = 6 if len(names) <= 9 else 4
+        fig = plt.figure(figsize=(size * ncol, size * nrow))
         gs = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow, hspace=0.35)
         for i, name in enumerate(names):
             r, c = divmod(i, ncol)
