@@ -12,7 +12,7 @@ calibration in particular maps every member onto the same training marginals.
 
 ``sample`` draws from the ensemble mixture (each response from a randomly chosen member, whose
 index ``last_members`` keeps, so ``generate`` can record it); ``evaluate`` turns the members'
-histograms into a band (mean +- std over members) on every observable and reports how often it
+histograms into a band (the members' 68 % prediction interval, ``validation/ensemble.py``) on every observable and reports how often it
 covers the reference. Options: ``base`` (the family), ``members`` (K), ``bootstrap``, ``options`` (the
 family's own options, e.g. from its YAML config).
 """

@@ -62,10 +62,13 @@ class Surrogate:
         self.y_std: torch.Tensor | None = None
         self.mse = float("nan")
 
+    def group_sparsity(self, above: torch.Tensor) -> torch.Tensor:
+        """(N, groups) sparsity from (N, n_cells) above-threshold flags or probabilities: 1 - their mean per group."""
+        return torch.stack([1.0 - above[:, a:b].float().mean(1) for a, b in self.groups], 1)
+
     def predict(self, x_pre: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """(N, groups) predicted sparsity, differentiable in x_pre."""
-        p = torch.sigmoid(self.net(x_pre, c))
-        return torch.stack([1.0 - p[:, a:b].mean(1) for a, b in self.groups], 1)
+        return self.group_sparsity(torch.sigmoid(self.net(x_pre, c)))
 
     def _step(self, x_pre: torch.Tensor, c: torch.Tensor, flags: torch.Tensor) -> float:
         """One optimiser step of the cross-entropy between predicted and true cell flags."""
@@ -96,7 +99,7 @@ class Surrogate:
             idx = torch.randint(n_va, len(x_pre), (256,), device=self.device)
             self._step(x_pre[idx], c[idx], flags[idx])
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)   # gentler steps while following the generator
-        truth = torch.stack([1.0 - flags[:, a:b].float().mean(1) for a, b in self.groups], 1)
+        truth = self.group_sparsity(flags)
         self.y_std = truth[n_va:].std(0) + 1e-3
         with torch.no_grad():
             self.mse = float((((self.predict(x_pre[:n_va], c[:n_va]) - truth[:n_va]) / self.y_std) ** 2).mean())
@@ -105,9 +108,9 @@ class Surrogate:
     def penalty(self, fake_pre: torch.Tensor, real_pre: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Per group, squared 1-d Wasserstein-2 distance of generated vs real predicted sparsity (in units of the
         real sparsity's std), averaged over groups; the surrogate is first updated on both batches."""
-        self.update(torch.cat([fake_pre, real_pre]), torch.cat([c, c]))
-        sf, _ = torch.sort(self.predict(fake_pre, c) / self.y_std, 0)
-        sr, _ = torch.sort(self.predict(real_pre, c) / self.y_std, 0)
+        both, cc = torch.cat([fake_pre, real_pre]), torch.cat([c, c])
+        self.update(both, cc)
+        sf, sr = (torch.sort(s, 0)[0] for s in (self.predict(both, cc) / self.y_std).chunk(2))
         return ((sf - sr) ** 2).mean(0).mean()
 
 

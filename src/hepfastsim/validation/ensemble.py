@@ -35,11 +35,20 @@ def prediction_factor(k: int, cl: float = 0.6827) -> float:
     return float(stats.t.ppf(0.5 + cl / 2, k - 1) * np.sqrt(1 + 1 / k))
 
 
+def band_coverage(band: dict, half_width: np.ndarray) -> float:
+    """Fraction of a band's used bins (reference or members non-empty) where |ref - mean| <= sqrt(half_width^2 +
+    ref_err^2)."""
+    used = (band["ref"] > 0) | (band["mean"] > 0)
+    if not used.any():
+        return float("nan")
+    return float((np.abs(band["ref"] - band["mean"]) <= np.hypot(half_width, band["ref_err"]))[used].mean())
+
+
 def ensemble_bands(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> dict[str, dict]:
-    """name -> {edges, ref, ref_err, mean, std, half_width, coverage, mean_spread, systematic_68} (densities per bin).
+    """name -> {edges, ref, ref_err, mean, std, half_width, coverage, systematic_68} (densities per bin).
 
     std: the members' spread per bin; half_width: the band's 68 % half-width (``prediction_factor`` * std);
-    mean_spread: the std of the members' means of the observable; systematic_68: its 68 % interval half-width."""
+    systematic_68: the same interval for the members' means of the observable."""
     if "member" not in gen.extras:
         raise HepFastSimError("the generated file has no 'member' dataset: generate it with an ensemble model")
     who = np.asarray(gen.extras["member"])
@@ -57,14 +66,11 @@ def ensemble_bands(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> 
         ref_d = nr / max(len(r), 1) / width
         ref_e = np.sqrt(nr) / max(len(r), 1) / width
         dens = np.array([np.histogram(pm[name][1], edges)[0] / max(len(pm[name][1]), 1) / width for pm in per_member])
-        mean, std = dens.mean(0), dens.std(0, ddof=1)
-        used = (nr > 0) | (dens.sum(0) > 0)
-        covered = np.abs(ref_d - mean) <= np.sqrt((factor * std) ** 2 + ref_e**2)
+        std = dens.std(0, ddof=1)
         spread = float(np.std([np.mean(pm[name][1]) for pm in per_member], ddof=1))
-        out[name] = {"edges": edges, "ref": ref_d, "ref_err": ref_e, "mean": mean, "std": std,
-                     "half_width": factor * std,
-                     "coverage": float(covered[used].mean()) if used.any() else float("nan"),
-                     "mean_spread": spread, "systematic_68": factor * spread}
+        b = {"edges": edges, "ref": ref_d, "ref_err": ref_e, "mean": dens.mean(0), "std": std,
+             "half_width": factor * std, "systematic_68": factor * spread}
+        out[name] = {**b, "coverage": band_coverage(b, b["half_width"])}
     return out
 
 
