@@ -1,4 +1,5 @@
-"""Shared fixtures: the CaloChallenge XMLs from ../shared, and small simulated samples (session cached)."""
+"""Shared fixtures: the shipped CaloChallenge XMLs, the MPD data of ../shared (tests skip without it), and small
+simulated samples (session cached)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-XML_DIR = SHARED / "data" / "calochallenge"
+from hepfastsim.geometry.binning import DATA_DIR as XML_DIR  # noqa: E402  (the XMLs shipped in the package)
 TPC_DIR = SHARED / "data" / "tpc_mpd"
 
 

@@ -39,14 +39,14 @@ def friendly(fn):
 def resolve_binning(binning: Optional[str], data_file: Optional[Path] = None):
     """Binning from --binning (XML path or 'demo'), else from the file's 'binning' attribute, else by voxel count."""
     from hepfastsim.data.calo_io import file_summary
-    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning
+    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, builtin_name, get_binning
 
     if binning:
         return get_binning(binning)
     if data_file is not None:
         s = file_summary(data_file)
-        name = s["attrs"].get("binning")
-        if name in BUILTIN:
+        name = builtin_name(str(s["attrs"].get("binning")))
+        if name:
             return builtin_binning(name)
         for b in BUILTIN:
             cand = builtin_binning(b)
@@ -72,20 +72,25 @@ def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning X
             typer.echo(f"param {n}: {t.params[:, k].min():.6g} - {t.params[:, k].max():.6g}")
         return
     from hepfastsim.data.calo_io import file_summary
-    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning, load_binning
+    from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning
+
+    from hepfastsim.data.calo_io import iter_showers
 
     s = file_summary(file)
+    ratio_sum, n = 0.0, 0
+    for part in iter_showers(file):  # validates every chunk: matching N, no NaN, no negative energies
+        totals = part.showers.sum(axis=1, dtype=np.float64)
+        ratio_sum += float((totals / part.energies).sum())
+        n += len(part)
     typer.echo(f"file:      {file}")
     typer.echo(f"events:    {s['events']}")
     typer.echo(f"voxels:    {s['voxels']}")
     typer.echo(f"energy:    {s['energy_min_MeV']:.6g} - {s['energy_max_MeV']:.6g} MeV")
+    if n:
+        typer.echo(f"E_tot/E_inc: {ratio_sum / n:.4f} (mean; CaloChallenge datasets 2/3 hold about 1)")
     if s["extras"]:
         typer.echo(f"extras:    {', '.join(s['extras'])}")
     cands = [get_binning(binning)] if binning else [builtin_binning(b) for b in BUILTIN]
-    # in a source checkout, also try the CaloChallenge XMLs of the shared/ folder beside it
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "calochallenge"
-    if not binning and shared.exists():
-        cands += [load_binning(p) for p in sorted(shared.glob("*.xml"))]
     match = [b.name for b in cands if b.n_voxels == s["voxels"]]
     typer.echo(f"geometry:  {', '.join(match) if match else 'no known binning with this voxel count'}")
     for k, v in s["attrs"].items():
@@ -98,8 +103,10 @@ def simulate(
     out: Path = typer.Option(..., help="output HDF5 (CaloChallenge format)"),
     n: int = typer.Option(1000, help="number of showers"),
     energies: str = typer.Option("log:1000:100000", help="MeV: 'E', 'E1,E2', 'uniform:LO:HI' or 'log:LO:HI'"),
-    particle: str = typer.Option("e-", help="e-, e+ or gamma"),
-    binning: str = typer.Option("demo", help="readout: 'demo' or a CaloChallenge binning XML"),
+    particle: str = typer.Option("e-", help="e-, e+ or gamma (hadrons with --engine geant4 and its data sets)"),
+    binning: str = typer.Option("demo", help="readout: demo, ds1-photons, ds1-pions, ds2, ds3 or a CaloChallenge binning XML"),
+    engine: str = typer.Option("builtin", help="builtin (numba EM Monte Carlo) or geant4 (geant4_pybind)"),
+    physics: str = typer.Option("auto", help="geant4: auto (FTFP_BERT with data sets, else data-free-em), FTFP_BERT, data-free-em"),
     detector: Optional[Path] = typer.Option(None, help="detector YAML (default: CaloChallenge dataset-2 W/Si stack)"),
     theta_deg: float = typer.Option(0.0, help="incident polar angle, degrees"),
     phi_deg: float = typer.Option(0.0, help="incident azimuth, degrees"),
@@ -112,8 +119,9 @@ def simulate(
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
-    """Run the built-in detailed simulation (or a fast/full mix by --policy) and write showers (CaloChallenge HDF5)."""
-    from hepfastsim.fullsim import FullSim
+    """Run a detailed simulation (built-in or Geant4; or a fast/full mix by --policy) and write showers (CaloChallenge
+    HDF5: stored energy = active deposit / the detector's sampling fraction)."""
+    from hepfastsim.fullsim import make_engine
     from hepfastsim.geometry.detector import load_detector
 
     if shards > 1 or scheduler:
@@ -125,11 +133,12 @@ def simulate(
             for f in out.glob("shard_*.h5"):
                 f.unlink()
         st = simulate_sharded(out, n, energies, particle, binning=binning, detector=detector, theta=np.radians(theta_deg),
-                              phi=np.radians(phi_deg), seed=seed, chunk=chunk, shards=shards, scheduler=scheduler)
+                              phi=np.radians(phi_deg), seed=seed, chunk=chunk, shards=shards, scheduler=scheduler,
+                              engine=engine, physics=physics)
         typer.echo(f"wrote {out}/: {st['events']} showers in {st['shards']} shards, {st['seconds']:.1f} s wall "
                    f"(slowest shard), {st['cpu_seconds']:.1f} s summed")
         return
-    fs = FullSim(load_detector(detector), binning)
+    fs = make_engine(engine, load_detector(detector), binning, physics)
     if policy is not None:
         from hepfastsim.data.calo_io import write_showers
         from hepfastsim.fullsim.simulate import sample_energies

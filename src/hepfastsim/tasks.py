@@ -1,7 +1,9 @@
 """Adapters from detector data to the generic (responses, conditions) pairs the models learn.
 
-calo: responses = voxel energies (MeV), conditions = (incident energy MeV,), responses scale
-      with the incident energy, readout threshold 15.15 keV, feature groups = readout layers.
+calo: responses = voxel energies (MeV, stored units: active deposit / sampling fraction),
+      conditions = (incident energy MeV,), responses scale with the incident energy, readout
+      threshold = the binning's (15.15 keV for datasets 2/3, 1 MeV for dataset 1), feature
+      groups = readout layers.
 tpc:  responses = pad x time-bin amplitudes (ADC counts) of one pad row, conditions = the track
       parameters of the digits file; no scaling, log(x + 1) preprocessing like the study, the
       sub-bin positions (drift length and pad coordinate mod 1) fed to the networks, zero
@@ -14,7 +16,7 @@ import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.data.tpc_io import TPCDataset
-from hepfastsim.geometry.binning import CELL_THRESHOLD_MEV, Binning
+from hepfastsim.geometry.binning import Binning
 from hepfastsim.models.base import Samples, TaskSpec
 
 
@@ -23,7 +25,9 @@ def layer_slices(binning: Binning) -> tuple[tuple[int, int], ...]:
     return tuple((int(binning.layer_offsets[l]), int(binning.layer_offsets[l + 1])) for l in binning.relevant_layers)
 
 
-def calo_spec(binning: Binning, threshold: float = CELL_THRESHOLD_MEV) -> TaskSpec:
+def calo_spec(binning: Binning, threshold: float | None = None) -> TaskSpec:
+    """Task of a calorimeter readout; threshold (MeV, stored units) defaults to the binning's."""
+    threshold = binning.threshold if threshold is None else threshold
     return TaskSpec(task="calo", n_features=binning.n_voxels, condition_names=("energy_MeV",),
                     geometry_id=binning.geometry_id, geometry_name=binning.name, scale_column=0,
                     log_conditions=(True,), threshold=threshold, groups=layer_slices(binning))

@@ -1,5 +1,5 @@
-"""Built-in detailed simulation: microscopic EM shower Monte Carlo (numba)."""
+"""Detailed simulation: the built-in EM shower Monte Carlo (numba) and the Geant4 engine."""
 
-from hepfastsim.fullsim.simulate import FullSim, SimResult
+from hepfastsim.fullsim.simulate import Engine, FullSim, SimResult, make_engine
 
-__all__ = ["FullSim", "SimResult"]
+__all__ = ["Engine", "FullSim", "SimResult", "make_engine"]

@@ -17,17 +17,18 @@ from hepfastsim.errors import HepFastSimError
 
 
 def _simulate_shard(detector_yaml: str | None, binning: str, path: str, n_events: int, energy_spec: str, particle: str,
-                    theta: float, phi: float, seed: int, chunk: int, chunks: tuple[int, int], threads: int | None) -> dict:
+                    theta: float, phi: float, seed: int, chunk: int, chunks: tuple[int, int], threads: int | None,
+                    engine: str = "builtin", physics: str = "auto") -> dict:
     """One Dask task: build the simulation on the worker and write one shard (resumable)."""
     import numba
 
-    from hepfastsim.fullsim import FullSim
+    from hepfastsim.fullsim import make_engine
 
     if threads:
         numba.set_num_threads(threads)  # local workers share the machine's cores
     from hepfastsim.geometry.detector import load_detector
 
-    fs = FullSim(load_detector(detector_yaml), binning)
+    fs = make_engine(engine, load_detector(detector_yaml), binning, physics)
     p = Path(path)
     return fs.simulate_to_file(p, n_events, energy_spec, particle, theta=theta, phi=phi, seed=seed, chunk=chunk,
                                resume=p.exists(), progress=False, chunks=range(*chunks))
@@ -35,7 +36,8 @@ def _simulate_shard(detector_yaml: str | None, binning: str, path: str, n_events
 
 def simulate_sharded(out: str | Path, n_events: int, energy_spec: str, particle: str = "e-", *, binning: str = "demo",
                      detector: str | Path | None = None, theta: float = 0.0, phi: float = 0.0, seed: int = 0,
-                     chunk: int = 1000, shards: int = 2, workers: int | None = None, scheduler: str | None = None) -> dict:
+                     chunk: int = 1000, shards: int = 2, workers: int | None = None, scheduler: str | None = None,
+                     engine: str = "builtin", physics: str = "auto") -> dict:
     """Simulate n_events as `shards` shard files in the folder out, in parallel on a Dask cluster."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -58,7 +60,8 @@ def simulate_sharded(out: str | Path, n_events: int, energy_spec: str, particle:
         with Client(scheduler or cluster) as client:
             futures = [client.submit(_simulate_shard, str(detector) if detector else None, str(binning),
                                      str(out / f"shard_{k:04d}.h5"), n_events, energy_spec, particle, theta, phi, seed,
-                                     chunk, (bounds[k], bounds[k + 1]), threads, pure=False) for k in range(shards)]
+                                     chunk, (bounds[k], bounds[k + 1]), threads, engine, physics, pure=False)
+                       for k in range(shards)]
             stats = client.gather(futures)
     finally:
         if cluster is not None:

@@ -8,7 +8,13 @@ kinetic energy (1 keV - 1 TeV) for the compiled transport in ``transport.py``:
 * Moller (e-e-) and Bhabha (e+e-) delta-ray production above the production cut;
 * restricted collision stopping power (Berger-Seltzer, ICRU 37) with the Sternheimer
   density effect, plus the radiative loss below the photon production cut;
-* Compton scattering (Klein-Nishina); photo-absorption parametrised as
+* multiple scattering: the first transport cross section of screened Rutherford scattering
+  (Moliere screening), 1 / lambda_1 = 2 pi n Z(Z+1) r_e^2 (m/(p beta))^2 [ln(1 + 1/A) - 1/(1 + A)];
+* pair production below 80 GeV and Compton scattering: the empirical per-atom fits of
+  GEANT3/Geant4 (Storm-Israel type polynomials in ln(k/m) for pairs, with the (k - 2m)^2
+  fall-off below 1.5 MeV; Klein-Nishina with the low-energy binding suppression below 15 keV
+  for Compton), which reproduce Geant4's G4BetheHeitler / G4KleinNishinaCompton cross
+  sections; photo-absorption parametrised as
   sigma ~ Z^4.5 E^-2.5 with a K edge (normalised to W at 100 keV; +-30 % vs XCOM).
 
 Units: energies MeV, lengths mm, cross sections as inverse mean free paths (1/mm).
@@ -129,6 +135,42 @@ def klein_nishina_per_electron(k: np.ndarray) -> np.ndarray:
     )
 
 
+_PAIR_A = (8.7842e2, -1.9625e3, 1.2949e3, -2.0028e2, 1.2575e1, -2.8333e-1)  # microbarn
+_PAIR_B = (-1.0342e1, 1.7692e1, -8.2381, 1.3063, -9.0815e-2, 2.3586e-3)
+_PAIR_C = (-4.5263e2, 1.1161e3, -8.6749e2, 2.1773e2, -2.0467e1, 6.5372e-1)
+PAIR_FIT_MAX = 80e3  # MeV: above, the screened Bethe-Heitler integral (scaled to join the fit)
+
+
+def pair_per_atom_fit(z: float, k: np.ndarray) -> np.ndarray:
+    """Pair-production cross section per atom (cm2): (Z+1)(F1 Z + F2 Z^2 + F3), F_i polynomials of ln(k/m),
+    valid 1.5 MeV - 100 GeV, times ((k - 2m)/(1.5 MeV - 2m))^2 below 1.5 MeV."""
+    k = np.asarray(k, dtype=float)
+    x = np.log(np.maximum(k, 1.5) / ME)
+    f1, f2, f3 = (sum(c * x**i for i, c in enumerate(cs)) for cs in (_PAIR_A, _PAIR_B, _PAIR_C))
+    sigma = (z + 1.0) * (f1 * z + f2 * z * z + f3) * 1e-30
+    low = np.clip((k - 2 * ME) / (1.5 - 2 * ME), 0.0, 1.0) ** 2
+    return np.where(k < 1.5, sigma * low, sigma) * (k > 2 * ME)
+
+
+def compton_per_atom(z: float, k: np.ndarray) -> np.ndarray:
+    """Compton cross section per atom (cm2): the empirical Klein-Nishina fit with Z-dependent coefficients,
+    suppressed below T0 = 15 keV (40 keV for hydrogen) for the binding of the atomic electrons."""
+    k = np.asarray(k, dtype=float)
+
+    def fit(x):
+        p = [z * (d + e * z + f * z * z) for d, e, f in ((2.7965e-1, 1.9756e-5, -3.9178e-7), (-1.8300e-1, -1.0205e-2, 6.8241e-5),
+                                                         (6.7527, -7.3913e-2, 6.0480e-5), (-1.9798e1, 2.7079e-2, 3.0274e-4))]
+        return p[0] * np.log1p(2 * x) / x + (p[1] + p[2] * x + p[3] * x * x) / (1 + 20.0 * x + 230.0 * x * x + 440.0 * x**3)
+
+    t0 = 40e-3 if z < 1.5 else 15e-3
+    sigma = fit(np.maximum(k, t0) / ME)
+    s1 = fit((t0 + 1e-3) / ME)
+    c1 = -t0 * (s1 - sigma) / (sigma * 1e-3)
+    c2 = 0.150 if z < 1.5 else 0.375 - 0.0556 * np.log(z)
+    y = np.log(np.minimum(k, t0) / t0)
+    return np.where(k < t0, sigma * np.exp(-y * (c1 + c2 * y)), sigma) * 1e-24
+
+
 def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     """Photo-absorption cross section per atom (cm2): Z^4.5 E^-2.5 scaling with a K edge (jump 4)."""
     e_k = 13.6e-6 * (z - 1) ** 2
@@ -173,6 +215,29 @@ def density_effect(material: Material, bg: np.ndarray) -> np.ndarray:
 
 
 N_AV_PER_CM3 = 6.02214076e23  # n_e / N_A = rho Z / A
+HBARC_FM = 197.3269804  # MeV fm
+BOHR_FM = 52917.72109
+
+
+def screened_rutherford(material: Material, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(1/lambda_1 in 1/mm, screening parameter A) of e+- of kinetic energy t (MeV) in a material.
+
+    Screened Rutherford scattering on nuclei and atomic electrons (Z(Z+1)), d(sigma)/d(mu) ~ 1/(mu + A)^2 with
+    mu = (1 - cos theta)/2 and Moliere's screening parameter A; lambda_1 is the first transport mean free path
+    (<cos theta> after a path s at fixed energy is exp(-s / lambda_1)). For compounds A is the average of ln A
+    weighted by each element's share of 1/lambda_1."""
+    pc = np.sqrt(t * (t + 2.0 * ME))
+    beta = pc / (t + ME)
+    inv_l1 = np.zeros_like(t)
+    log_a = np.zeros_like(t)
+    for z, _, n in material.elements:
+        a_tf = 0.885 * BOHR_FM * z ** (-1.0 / 3.0)
+        screen = (HBARC_FM / (2.0 * pc * a_tf)) ** 2 * (1.13 + 3.76 * (ALPHA * z / beta) ** 2)
+        k = z * (z + 1.0) * R_E_CM**2 * (ME / (pc * beta)) ** 2
+        part = n * 2.0 * np.pi * k * (np.log1p(1.0 / screen) - 1.0 / (1.0 + screen)) / 10.0
+        inv_l1 += part
+        log_a += part * np.log(screen)
+    return inv_l1, np.exp(log_a / inv_l1)
 
 
 def restricted_collision_dedx(material: Material, t: np.ndarray, cut: float, positron: bool) -> np.ndarray:
@@ -204,10 +269,13 @@ def restricted_collision_dedx(material: Material, t: np.ndarray, cut: float, pos
 class Cuts:
     """Production and tracking cuts (MeV kinetic). Energy below a tracking cut is deposited on the spot."""
 
-    electron_tracking: float = 0.5
+    electron_tracking: float = 0.01  # a floor only: e+- are range-rejected where they cannot leave their layer
     delta_production: float = 0.5
     photon_production: float = 0.1
     photon_tracking: float = 0.01
+    msc_max_scatter: float = 1.0  # largest s / lambda_1 of one e+- step (multiple-scattering step limit)
+    msc_min_step_mm: float = 0.001  # ... but no step shorter than this
+    msc_hard_fraction: float = 0.2  # hard (single) elastic collisions: mean free path this times lambda_1
 
 
 @dataclass
@@ -222,10 +290,13 @@ class PhysicsTables:
     mu_compton: np.ndarray  # (M, E)
     mu_photo: np.ndarray    # (M, E)
     mu_pair: np.ndarray     # (M, E)
+    mu_tr: np.ndarray       # (M, E) inverse first transport mean free path of e+- (multiple scattering)
+    screen: np.ndarray      # (M, E) screening parameter A of the screened Rutherford angular distribution
     x0: np.ndarray          # (M,) radiation lengths, mm
     n_el: np.ndarray        # (M,) electrons per mm3
     samp_z: np.ndarray      # (M,) Z of the element used for sampling screening
     samp_fc: np.ndarray     # (M,) its Coulomb correction
+    mean_exc: np.ndarray    # (M,) mean excitation energy, MeV (lower end of the collision spectrum)
     cuts: Cuts
 
 
@@ -247,13 +318,18 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
             fc = coulomb_correction(z)
             xi = lp / (lr - fc)
             pref = ALPHA * R_E_CM**2 * z * (z + xi) * n  # 1/cm
+            pair_bh = np.zeros(ne)
             for j, t in enumerate(grid):
                 above, below = _brems_integrals(float(z), fc, float(t), cuts.photon_production)
                 mu_b[i, j] += pref * above / 10.0
                 rad_loss[j] += pref * below / 10.0
-                mu_pair[i, j] += pref * _pair_integral(float(z), fc, float(t)) / 10.0
+                pair_bh[j] = pref * _pair_integral(float(z), fc, float(t)) / 10.0
+            fit = n * pair_per_atom_fit(z, grid) / 10.0
+            join = np.searchsorted(grid, PAIR_FIT_MAX)
+            scale = fit[join] / pair_bh[join] if pair_bh[join] > 0 else 1.0
+            mu_pair[i] += np.where(grid <= grid[join], fit, pair_bh * scale)
             mu_p[i] += n * photo_per_atom(z, grid) / 10.0
-        mu_c[i] = mat.electron_density * klein_nishina_per_electron(grid) / 10.0
+            mu_c[i] += n * compton_per_atom(z, grid) / 10.0
         for q, positron in enumerate((False, True)):
             dedx[q, i] = restricted_collision_dedx(mat, grid, cuts.delta_production, positron) + rad_loss
             mu_d[q, i] = mat.electron_density * moller_bhabha_per_electron(grid, cuts.delta_production, positron) / 10.0
@@ -264,8 +340,9 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     samp = [mat.sampling_element for mat in materials]
     return PhysicsTables(
         grid=grid, dedx=dedx, range_=rng, mu_brems=mu_b, mu_delta=mu_d, mu_compton=mu_c, mu_photo=mu_p,
-        mu_pair=mu_pair, x0=np.array([mat.x0_mm for mat in materials]),
+        mu_pair=mu_pair, mu_tr=np.array([screened_rutherford(mat, grid)[0] for mat in materials]),
+        screen=np.array([screened_rutherford(mat, grid)[1] for mat in materials]), x0=np.array([mat.x0_mm for mat in materials]),
         n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
-        cuts=cuts,
+        mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), cuts=cuts,
     )

@@ -1,25 +1,28 @@
-"""Driver of the built-in shower Monte Carlo: conditions in, CaloChallenge showers out.
+"""Detailed-simulation engines: conditions in, CaloChallenge showers out.
 
-``FullSim`` holds the detector, the readout binning and the physics tables; ``run``
-simulates primaries in parallel over all cores (numba threads) and returns voxels plus
-diagnostics; ``simulate_to_file`` appends chunk by chunk to an HDF5 file so that an
-interrupted run keeps what it simulated and ``resume=True`` continues it.
+``Engine`` is what every engine shares: the detector, the readout binning, the energy
+convention (stored voxel energy = active deposit / the detector's sampling fraction, cut at
+the binning's threshold in stored units) and ``simulate_to_file``, which appends chunk by
+chunk to an HDF5 file so that an interrupted run keeps what it simulated and
+``resume=True`` continues it. ``FullSim`` is the built-in Monte Carlo (numba threads over
+all cores); ``hepfastsim.fullsim.geant4.Geant4Sim`` runs Geant4.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from hepfastsim.data.calo_io import ShowerDataset, ShowerWriter, particle_pdg
+from hepfastsim.data.calo_io import PARTICLES, ShowerDataset, ShowerWriter, particle_pdg
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.fullsim.physics import Cuts, build_tables
 from hepfastsim.fullsim.transport import ELECTRON, PHOTON, POSITRON, simulate_batch
-from hepfastsim.geometry.binning import CELL_THRESHOLD_MEV, Binning, get_binning
+from hepfastsim.geometry.binning import Binning, get_binning
 from hepfastsim.geometry.detector import Detector, calochallenge_ds2
 
 PTYPE_OF_PDG = {11: ELECTRON, -11: POSITRON, 22: PHOTON}
@@ -27,10 +30,11 @@ PTYPE_OF_PDG = {11: ELECTRON, -11: POSITRON, 22: PHOTON}
 
 @dataclass
 class SimResult:
-    """Showers in MeV (after the cell threshold) and per-shower diagnostics."""
+    """Showers in stored units (MeV of active deposit / sampling fraction, after the cell threshold) and
+    per-shower diagnostics in MeV of deposit."""
 
     energies: np.ndarray      # (N,) incident kinetic energy, MeV
-    showers: np.ndarray       # (N, V) readout voxels, MeV
+    showers: np.ndarray       # (N, V) readout voxels, stored units (MeV)
     si_layer: np.ndarray      # (N, S) energy per sensitive layer, MeV (no threshold, any radius)
     radial: np.ndarray        # (N, 200) sensitive energy in 0.5 mm radial bins around the axis
     totals: np.ndarray        # (N, 4) deposited, escaped, below cut, sensitive (MeV)
@@ -65,17 +69,56 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.resize(values, n)
 
 
-class FullSim:
-    """The built-in detailed simulation of a planar calorimeter with a CaloChallenge readout."""
+def check_conditions(energies: np.ndarray, particle: str | int, theta: float | np.ndarray, phi: float | np.ndarray,
+                     allowed: dict[int, object], engine: str) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Validated (energies MeV, PDG id, theta, phi per event) of a run, or a one-line error."""
+    energies = np.asarray(energies, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(energies)) or np.any(energies <= 0):
+        raise HepFastSimError("incident energies must be positive and finite (MeV)")
+    if np.any(energies > MAX_ENERGY_MEV):
+        raise HepFastSimError(f"incident energies above {MAX_ENERGY_MEV:.0f} MeV (1 TeV) are outside the physics tables")
+    pdg = particle_pdg(particle)
+    if pdg not in allowed:
+        names = {v: k for k, v in reversed(PARTICLES.items())}
+        known = ", ".join(names.get(p, str(p)) for p in allowed)
+        raise HepFastSimError(f"the {engine} engine transports {known}, not {names.get(pdg, f'PDG {pdg}')}"
+                              + ("; hadrons need --engine geant4" if abs(pdg) > 100 else ""))
+    n = len(energies)
+    theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
+    phi = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))):
+        raise HepFastSimError("incident angles must be finite")
+    if np.any(np.abs(theta) >= np.pi / 2 - 1e-3):
+        raise HepFastSimError("incident angle theta must be below 90 degrees (particles enter the front face)")
+    return energies, pdg, theta, phi
 
-    def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", cuts: Cuts | None = None):
+
+MAX_ENERGY_MEV = 1e6
+
+
+class Engine(ABC):
+    """What every detailed-simulation engine shares: detector, binning, energy convention, file output.
+
+    A subclass sets ``name`` and ``particles`` (the PDG ids it transports) and implements ``_simulate``."""
+
+    name = "engine"
+    particles: dict[int, object] = {}
+
+    def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo"):
         self.detector = detector or calochallenge_ds2()
         self.binning = get_binning(binning)
         self.ro_group = self.detector.readout_group(self.binning.n_layers)
-        self.cuts = cuts or Cuts()
-        self.tables = build_tables(self.detector.materials, self.cuts)
-        self._geo = self.detector.layer_arrays()
-        self._ro = self.binning.flat_tables()
+
+    def attrs(self) -> dict:
+        """File attributes that say how the showers were made (engine, convention, threshold)."""
+        return {"engine": self.name, "energy_convention": "active deposit / sampling_fraction",
+                "sampling_fraction": self.detector.sampling_fraction, "threshold_MeV": self.binning.threshold}
+
+    @abstractmethod
+    def _simulate(self, energies: np.ndarray, pdg: int, theta: np.ndarray, phi: np.ndarray,
+                  entry_xy: tuple[float, float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(raw voxel deposits (N, V), deposit per sensitive layer (N, S), radial profile (N, 200), totals (N, 4)),
+        all MeV of deposit."""
 
     def run(
         self,
@@ -86,36 +129,15 @@ class FullSim:
         phi: float | np.ndarray = 0.0,
         entry_xy: tuple[float, float] = (0.0, 0.0),
         seed: int = 0,
-        threshold: float = CELL_THRESHOLD_MEV,
+        threshold: float | None = None,
     ) -> SimResult:
-        """Simulate one primary per energy (MeV); theta/phi (rad) give the incident direction."""
-        energies = np.asarray(energies, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(energies)) or np.any(energies <= 0):
-            raise HepFastSimError("incident energies must be positive and finite (MeV)")
-        pdg = particle_pdg(particle)
-        if pdg not in PTYPE_OF_PDG:
-            raise HepFastSimError(f"the built-in simulation transports e-, e+ and gamma, not PDG {pdg}")
-        n = len(energies)
-        theta = np.broadcast_to(np.asarray(theta, dtype=np.float64), (n,)).copy()
-        phi = np.broadcast_to(np.asarray(phi, dtype=np.float64), (n,)).copy()
-        if np.any(np.abs(theta) >= np.pi / 2 - 1e-3):
-            raise HepFastSimError("incident angle theta must be below 90 degrees (particles enter the front face)")
-        ux, uy, uz = np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)
-        t = self.tables
-        c = self.cuts
-        cuts = np.array([c.electron_tracking, c.delta_production, c.photon_production, c.photon_tracking])
-        zf, zb, lmat, lsens = self._geo
-        r_edges, n_r, n_a, offs, r_max = self._ro
-        seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**32 - 1)
-        vox, si, rad, tot = simulate_batch(
-            np.full(n, PTYPE_OF_PDG[pdg], dtype=np.int64), energies,
-            np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
-            zf, zb, lmat, lsens, self.ro_group,
-            t.grid, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair,
-            t.x0, t.n_el, t.samp_z, t.samp_fc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
-        )
-        vox[vox < threshold] = 0.0
-        return SimResult(energies, vox, si, rad, tot, np.full(n, pdg), theta, phi)
+        """Simulate one primary per energy (MeV); theta/phi (rad) give the incident direction. Voxels are stored
+        as deposit / sampling fraction and cut at threshold (stored units; default: the binning's)."""
+        energies, pdg, theta, phi = check_conditions(energies, particle, theta, phi, self.particles, self.name)
+        vox, si, rad, tot = self._simulate(energies, pdg, theta, phi, entry_xy, seed)
+        vox = vox / self.detector.sampling_fraction
+        vox[vox < (self.binning.threshold if threshold is None else threshold)] = 0.0
+        return SimResult(energies, vox, si, rad, tot, np.full(len(energies), pdg), theta, phi)
 
     def simulate_to_file(
         self,
@@ -145,7 +167,8 @@ class FullSim:
         if path.exists() and overwrite and not resume:
             path.unlink()
         attrs = {"generator": "hepfastsim.fullsim", "binning": self.binning.name, "geometry_id": self.binning.geometry_id,
-                 "detector": self.detector.name, "particle": particle, "energy_spec": energy_spec, "seed": seed}
+                 "detector": self.detector.name, "particle": particle, "energy_spec": energy_spec, "seed": seed,
+                 **self.attrs()}
         writer = ShowerWriter(path, self.binning.n_voxels, append=resume, attrs=attrs, extras=("particle", "theta", "phi"))
         done = len(writer)
         all_chunks = range((n_events + chunk - 1) // chunk)
@@ -172,3 +195,63 @@ class FullSim:
         finally:
             writer.close()
         return {"events": total, "seconds": t_sim, "simulated_GeV": e_sum / 1000.0}
+
+
+class FullSim(Engine):
+    """The built-in detailed simulation of a planar calorimeter with a CaloChallenge readout."""
+
+    name = "builtin"
+    particles = PTYPE_OF_PDG
+
+    def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", cuts: Cuts | None = None):
+        super().__init__(detector, binning)
+        self.cuts = cuts or Cuts()
+        self.tables = build_tables(self.detector.materials, self.cuts)
+        self._geo = self.detector.layer_arrays()
+        self._ro = self.binning.flat_tables()
+
+    def attrs(self) -> dict:
+        c = self.cuts
+        return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo",
+                                  "cuts_MeV": f"e-track {c.electron_tracking}, delta {c.delta_production}, "
+                                              f"photon {c.photon_production}, photon-track {c.photon_tracking}"}
+
+    def _simulate(self, energies, pdg, theta, phi, entry_xy, seed):
+        n = len(energies)
+        ux, uy, uz = np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)
+        t = self.tables
+        c = self.cuts
+        cuts = np.array([c.electron_tracking, c.delta_production, c.photon_production, c.photon_tracking,
+                         c.msc_max_scatter, c.msc_min_step_mm, c.msc_hard_fraction])
+        zf, zb, lmat, lsens = self._geo
+        r_edges, n_r, n_a, offs, r_max = self._ro
+        seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**32 - 1)
+        out = simulate_batch(
+            np.full(n, PTYPE_OF_PDG[pdg], dtype=np.int64), energies,
+            np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
+            zf, zb, lmat, lsens, self.ro_group,
+            t.grid, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
+            t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
+        )
+        lost = out[3][:, 4]
+        if np.any(lost > 0):
+            raise HepFastSimError(f"particle stack overflow in {int((lost > 0).sum())} showers "
+                                  f"({lost.max():.3g} MeV not transported): report this with the run's parameters")
+        return out
+
+
+ENGINES = ("builtin", "geant4")
+
+
+def make_engine(engine: str = "builtin", detector: Detector | None = None, binning: Binning | str | Path = "demo",
+                physics: str = "auto") -> Engine:
+    """The named engine ('builtin' or 'geant4') on a detector and readout binning."""
+    if engine == "builtin":
+        if physics not in ("auto", "builtin"):
+            raise HepFastSimError(f"--physics {physics} is a Geant4 option; the built-in engine has its own physics")
+        return FullSim(detector, binning)
+    if engine == "geant4":
+        from hepfastsim.fullsim.geant4 import Geant4Sim
+
+        return Geant4Sim(detector, binning, physics=physics)
+    raise HepFastSimError(f"unknown engine {engine!r}: {' or '.join(ENGINES)}")

@@ -1,16 +1,31 @@
 """Compiled particle-by-particle transport of e-, e+ and photons through a planar layer stack.
 
 Class-II condensed history as in EGS4/Geant4 "standard" physics:
-charged particles lose energy continuously (restricted stopping power, with Gaussian-
-Gamma straggling of the sub-cut loss), scatter by Highland multiple scattering with
-correlated lateral displacement, and make discrete bremsstrahlung or delta rays above
-the production cuts; photons make pair production, Compton scattering or photo-
-absorption. Positrons annihilate at rest into two back-to-back 511 keV photons.
-Steps never cross a layer boundary, so every deposit belongs to one layer.
+charged particles lose energy continuously (restricted stopping power; the sub-cut loss
+fluctuates as a sum of Rutherford 1/E^2 collisions, which gives thin layers their Landau
+tail), scatter by multiple scattering (below) and make discrete bremsstrahlung or delta
+rays above the production cuts; photons make pair production, Compton scattering or
+photo-absorption. Positrons annihilate at rest into two back-to-back 511 keV photons.
+Steps never cross a layer boundary, so every deposit belongs to one layer. An e+- whose
+residual range cannot take it out of its layer deposits its energy there (range
+rejection); the tracking cut is only a floor.
+
+Multiple scattering, mixed scheme on screened Rutherford scattering (``physics.py``):
+elastic collisions above an angle mu_c (mu = (1 - cos theta)/2) are hard and drawn one by
+one from the screened Rutherford distribution (mean free path ``msc_hard_fraction`` x
+lambda_1, so a few per step); the soft ones below mu_c are lumped into one deflection with
+<cos theta> = exp(-D_soft), 1 - cos theta exponential truncated to [0, 2] (a 2-d Gaussian at
+small D, isotropic at large D). The mean deflection over a path s is exp(-s / lambda_1)
+whatever the steps; the angular distribution has the narrow core and the single-scattering
+tail of the real one. The true path s is longer than the
+geometric advance g = lambda (1 - exp(-s / lambda)) (path-length correction); the lateral
+displacement is perpendicular to the direction and correlated with the deflection as in
+the PDG formulae (correlation sqrt(3)/2).
 
 Energy bookkeeping per shower (``totals``): [deposited continuously, escaped,
-deposited below the tracking cuts, deposited in sensitive layers]; the first three sum
-to the incident kinetic energy (+2 m_e for an incident positron).
+deposited below the tracking cuts, deposited in sensitive layers, energy of particles
+lost to a full particle stack]; the first three sum to the incident kinetic energy
+(+2 m_e for an incident positron); the last must be zero (the driver refuses the run).
 Each shower seeds numba's per-thread generator with seed + index, so results do not
 depend on the number of threads.
 """
@@ -110,15 +125,141 @@ def _push(s_type, s_e, s_pos, s_dir, s_lay, top, ptype, e, x, y, z, ux, uy, uz, 
 
 @njit(cache=True, inline="always")
 def _tsai_cost(e_total: float) -> float:
-    """Polar angle cosine of a brems photon / pair lepton (modified Tsai distribution, Geant4)."""
+    """Polar angle cosine of a brems photon / pair lepton (G4ModifiedTsai: u = -ln(r1 r2) times 1.6 with
+    probability 0.25, else 1.6 / 3; u < 2 E / m; theta ~ u m / E)."""
     umax = 2.0 * e_total / ME
     u = 0.0
     for _trial in range(MAX_TRIALS):
         u = -np.log(np.random.random() * np.random.random())
-        u = u / 1.6 if np.random.random() < 0.25 else u / 0.5333333
+        u = u * 1.6 if np.random.random() < 0.25 else u * (1.6 / 3.0)  # G4ModifiedTsai: a1 = 1.6, a2 = a1 / 3
         if u <= umax:
             break
     return 1.0 - 2.0 * u * u / (umax * umax)
+
+
+@njit(cache=True)
+def tsai_angles(e_total: float, n: int, seed: int) -> np.ndarray:
+    """n polar angles (rad) of brems photons / pair leptons of total energy e_total (MeV), for checks."""
+    np.random.seed(seed)
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = np.arccos(_tsai_cost(e_total))
+    return out
+
+
+@njit(cache=True, inline="always")
+def _exp_scale_for_mean(m: float) -> float:
+    """Scale a of an exponential truncated to [0, 2] whose mean is m (0 < m < 1): m = a - 2 / (exp(2 / a) - 1)."""
+    if m < 0.1:
+        return m
+    a = m / (1.0 - m)
+    for _ in range(30):
+        if a > 50.0:
+            break
+        q = np.exp(min(2.0 / a, 700.0))
+        f = a - 2.0 / (q - 1.0) - m
+        df = 1.0 - 4.0 / (a * a) / (q - 2.0 + 1.0 / q)
+        step = f / df
+        a -= step
+        if a <= 1e-6:
+            a = 1e-6
+        if abs(step) < 1e-7 * a:
+            break
+    return a
+
+
+@njit(cache=True, inline="always")
+def sample_msc_cost(d: float) -> float:
+    """cos theta of one step with scattering variance D: <cos theta> = exp(-D)."""
+    m = 1.0 - np.exp(-d)
+    if m > 0.999:
+        return 2.0 * np.random.random() - 1.0
+    a = _exp_scale_for_mean(m)
+    u = -a * np.log(1.0 - np.random.random() * (1.0 - np.exp(-2.0 / a)))
+    return 1.0 - min(u, 2.0)
+
+
+@njit(cache=True, inline="always")
+def _perp_frame(ux: float, uy: float, uz: float) -> tuple:
+    """Unit vectors e1, e2 perpendicular to u, the frame in which _rotate measures the azimuth."""
+    if abs(uz) > 0.99999999:
+        s = 1.0 if uz > 0 else -1.0
+        return 1.0, 0.0, 0.0, 0.0, s, 0.0
+    d = np.sqrt(1.0 - uz * uz)
+    return ux * uz / d, uy * uz / d, -d, -uy / d, ux / d, 0.0
+
+
+@njit(cache=True)
+def msc_deflect(ux: float, uy: float, uz: float, step: float, lam: float, screen: float, hard: float) -> tuple:
+    """New direction after a true path `step` (mm) with transport mean free path lam (mm) and screening
+    parameter `screen` (A), hard collisions with mean free path hard * lam."""
+    a = screen
+    lg = np.log((1.0 + a) / a)
+    g1 = 2.0 * a * ((1.0 + a) * lg - 1.0)  # lambda_elastic / lambda_1
+    r = g1 / hard
+    if r >= 1.0:  # so few collisions that all are hard
+        mu_c, rate, f_hard = 0.0, 1.0 / (lam * g1), 1.0
+    else:
+        mu_c = a * (1.0 - r) / (a + r)
+        rate = 1.0 / (hard * lam)
+        f_hard = (np.log((1.0 + a) / (mu_c + a)) + a / (1.0 + a) - a / (mu_c + a)) / (lg - 1.0 / (1.0 + a))
+    d_soft = step / lam * (1.0 - f_hard)
+    if d_soft > 0.0:
+        ux, uy, uz = _rotate(ux, uy, uz, sample_msc_cost(d_soft), 2.0 * np.pi * np.random.random())
+    f_c = (1.0 + a) * mu_c / (mu_c + a)
+    for _k in range(np.random.poisson(step * rate)):
+        u = f_c + np.random.random() * (1.0 - f_c)
+        mu = a * u / (1.0 + a - u)
+        ux, uy, uz = _rotate(ux, uy, uz, 1.0 - 2.0 * mu, 2.0 * np.pi * np.random.random())
+    return ux, uy, uz
+
+
+@njit(cache=True)
+def msc_through(lam: float, screen: float, hard: float, thickness: float, n_steps: int, seed: int,
+                n: int) -> np.ndarray:
+    """Final directions (n, 3) of e+- of fixed energy (transport mean free path lam mm, screening A) after
+    `thickness` mm cut into n_steps equal steps of multiple scattering only (a check of step independence)."""
+    np.random.seed(seed)
+    out = np.empty((n, 3))
+    ds = thickness / n_steps
+    for i in range(n):
+        ux, uy, uz = 0.0, 0.0, 1.0
+        for _k in range(n_steps):
+            ux, uy, uz = msc_deflect(ux, uy, uz, ds, lam, screen, hard)
+        out[i, 0], out[i, 1], out[i, 2] = ux, uy, uz
+    return out
+
+
+@njit(cache=True)
+def sample_subcut_loss(mean: float, e_min: float, e_max: float) -> float:
+    """Fluctuating energy loss (MeV) of a step whose mean restricted loss is `mean`: a Poisson number of
+    collisions with the Rutherford spectrum 1/E^2 between e_min (the mean excitation energy) and e_max (the
+    delta cut). Collisions above 10 e_min are drawn one by one (they make the Landau tail), the many below
+    as a Gaussian of their summed mean and variance; above 16 tail collisions the sum is Gamma distributed."""
+    if mean <= 0.0 or e_max <= e_min:
+        return mean
+    lg = np.log(e_max / e_min)
+    mean_e = e_min * e_max / (e_max - e_min) * lg  # <E> of one collision
+    n_coll = mean / mean_e
+    w = min(10.0 * e_min, e_max)
+    frac_tail = e_min / w * (e_max - w) / (e_max - e_min)  # P(E > w)
+    n_tail = n_coll * frac_tail
+    if n_tail > 16.0:
+        var = n_coll * e_min * e_max  # <E^2> = e_min e_max
+        shape = mean * mean / var
+        return np.random.gamma(shape, var / mean)
+    k = np.random.poisson(n_tail)
+    loss = 0.0
+    for _ in range(k):  # inverse CDF of 1/E^2 on [w, e_max]
+        r = np.random.random()
+        loss += w * e_max / (e_max - r * (e_max - w))
+    # soft part: collisions below w, mean and variance of 1/E^2 on [e_min, w]
+    n_soft = n_coll * (1.0 - frac_tail)
+    c = e_min * w / (w - e_min)
+    m1 = c * np.log(w / e_min)
+    m2 = c * (w - e_min)
+    soft = n_soft * m1 + np.sqrt(n_soft * m2) * np.random.normal()
+    return loss + max(soft, 0.0)
 
 
 @njit(cache=True)
@@ -151,13 +292,13 @@ def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
 @njit(cache=True)
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_group,
-                 grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
-                 x0, n_el, samp_z, samp_fc, cuts,
+                 grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
+                 x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                  r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial, totals):
     """Transport one primary and all its secondaries; fills voxels, si_layer, radial and totals in place."""
     np.random.seed(seed)
-    e_track, delta_cut, k_cut, g_track = cuts[0], cuts[1], cuts[2], cuts[3]
+    e_track, delta_cut, k_cut, g_track, max_dvar, min_step, hard = cuts[0], cuts[1], cuts[2], cuts[3], cuts[4], cuts[5], cuts[6]
     log_e0 = np.log(grid[0])
     inv_dlog = 1.0 / (np.log(grid[1]) - log_e0)
     n_layers = z_front.shape[0]
@@ -174,6 +315,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
     esc = 0.0
     below = 0.0
     sens = 0.0
+    overflow = 0.0
     while top > 0:
         top -= 1
         ptype = s_type[top]
@@ -247,14 +389,14 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     if t_el > 0.0:
                         top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, ELECTRON, t_el, x, y, z,
                                           px / pn, py / pn, pz / pn, lay)
-                        below += lost
+                        overflow += lost
                     t = e_gam
                     ux, uy, uz = gx, gy, gz
                     n_lambda = -np.log(np.random.random())
                     continue
                 else:
                     # pair production, Bethe-Heitler with screening
-                    zz, fc = samp_z[m], samp_fc[m]
+                    zz, fc = samp_z[m], (samp_fc[m] if t > 50.0 else 0.0)  # Coulomb correction above 50 MeV
                     e0 = ME / t
                     p1, p2 = screening_phi(0.0)
                     c = 4.0 / 3.0 * np.log(zz) + 4.0 * fc
@@ -276,7 +418,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                         dx_, dy_, dz_ = _rotate(ux, uy, uz, cst, phi)
                         top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, POSITRON if q == 0 else ELECTRON,
                                           max(kin, 0.0), x, y, z, dx_, dy_, dz_, lay)
-                        below += lost
+                        overflow += lost
                     t = 0.0
                     break
             if ptype == PHOTON:
@@ -285,68 +427,78 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
         q = 1 if ptype == POSITRON else 0
         n_lambda = -np.log(np.random.random())
         while True:
-            if t <= e_track:
+            m = lmat[lay]
+            rng = _lookup(range_[q, m], log_e0, inv_dlog, t)
+            if t <= e_track or rng < min(z - z_front[lay], z_back[lay] - z):
+                # below the tracking floor, or range rejection: the residual range cannot leave the layer
                 below += t
                 if lsens[lay] >= 0:
                     sens += _deposit(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
                                      r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                 break
-            m = lmat[lay]
-            rng = _lookup(range_[q, m], log_e0, inv_dlog, t)
             mu_b = _lookup(mu_brems[m], log_e0, inv_dlog, t) if t > k_cut else 0.0
             mu_d = _lookup(mu_delta[q, m], log_e0, inv_dlog, t)
             mu_tot = mu_b + mu_d
             s_int = n_lambda / mu_tot if mu_tot > 0 else 1e30
             s_loss = max(0.2 * rng, 0.05) if rng > 0.05 else rng
-            s_geo = _distance_to_boundary(z, uz, lay, z_front, z_back)
-            step = min(s_int, s_loss, s_geo, rng)
-            forward = uz > 0
-            kind = 0  # 0 continuous, 1 boundary, 2 discrete
-            if step == s_geo:
+            lam = 1.0 / max(_lookup(mu_tr[m], log_e0, inv_dlog, t), 1e-12)
+            s_msc = max(max_dvar * lam, min_step)  # keeps the scattering of one step near the small-angle regime
+            step = min(s_int, s_loss, rng, s_msc)  # true path length of the physics-limited step
+            kind = 2 if step == s_int else 0  # 0 continuous, 1 boundary, 2 discrete
+            # multiple scattering over the step: transport mean free path at the step's middle energy
+            t_mid0 = max(t - 0.5 * step * t / max(rng, 1e-12), 1e-6)
+            lam = 1.0 / max(_lookup(mu_tr[m], log_e0, inv_dlog, t_mid0), 1e-12)
+            dvar = max(step / lam, 1e-12)
+            g = lam * (1.0 - np.exp(-dvar)) if dvar > 1e-6 else step * (1.0 - 0.5 * dvar)
+            d_geo = _distance_to_boundary(z, uz, lay, z_front, z_back)
+            if d_geo < g:
+                # the face comes first: the true path whose mean geometric advance reaches it
                 kind = 1
-            elif step == s_int:
-                kind = 2
-            # continuous loss from the range table, with Gamma-distributed straggling (Bohr variance)
+                ratio = d_geo / lam
+                step = -lam * np.log(1.0 - ratio) if ratio < 1.0 - 1e-12 else step
+                step = min(step, rng)
+                dvar = max(step / lam, 1e-12)
+                g = d_geo
+            forward = uz > 0
+            # continuous loss from the range table, fluctuating as Rutherford collisions below the delta cut
             if step >= rng:
                 de = t
             else:
                 de = t - _energy_from_range(range_[q, m], grid, rng - step)
                 de = min(max(de, 0.0), t)
-                gam = t / ME + 1.0
-                beta2 = 1.0 - 1.0 / (gam * gam)
-                tc = min(delta_cut, t)
-                var = TWOPI_RE2_MM * ME * n_el[m] * step * tc * (1.0 - 0.5 * beta2) / beta2
-                if de > 0.0 and var > 0.0:
-                    shape = de * de / var
-                    de = min(np.random.gamma(shape, var / de), t)
+                de = min(sample_subcut_loss(de, mean_exc[m], min(delta_cut, t if q == 1 else 0.5 * t)), t)
+            # deflection and lateral displacement (perpendicular to the direction, correlated with the deflection)
+            nx, ny, nz = msc_deflect(ux, uy, uz, step, lam, _lookup(screen[m], log_e0, inv_dlog, t_mid0), hard)
+            cost = nx * ux + ny * uy + nz * uz
+            e1x, e1y, e1z, e2x, e2y, e2z = _perp_frame(ux, uy, uz)
+            th0 = np.sqrt(min(dvar, 1.0)) / np.sqrt(12.0)
+            z1, z2 = th0 * np.random.normal(), th0 * np.random.normal()
+            lx = step * (0.5 * (nx - cost * ux) + z1 * e1x + z2 * e2x)
+            ly = step * (0.5 * (ny - cost * uy) + z1 * e1y + z2 * e2y)
+            lz = step * (0.5 * (nz - cost * uz) + z1 * e1z + z2 * e2z)
+            lat = np.sqrt(lx * lx + ly * ly + lz * lz)
+            lat_max = np.sqrt(max(step * step - g * g, 0.0))
+            if lat > lat_max:
+                lx, ly, lz = lx * lat_max / lat, ly * lat_max / lat, lz * lat_max / lat
+            xe = x + g * ux + lx
+            ye = y + g * uy + ly
+            ze = z + g * uz + lz
+            if kind == 1:
+                ze = z_back[lay] if forward else z_front[lay]
+            else:
+                ze = min(max(ze, z_front[lay] + 1e-9), z_back[lay] - 1e-9)
             # deposit at the step middle
-            xm, ym, zm = x + 0.5 * step * ux, y + 0.5 * step * uy, z + 0.5 * step * uz
+            xm, ym, zm = 0.5 * (x + xe), 0.5 * (y + ye), 0.5 * (z + ze)
             dep += de
             if lsens[lay] >= 0:
                 sens += _deposit(de, xm, ym, zm, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
                                  r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
-            t_mid = max(t - 0.5 * de, 1e-6)
             t -= de
-            # multiple scattering (Highland) with correlated lateral displacement
-            e_tot = t_mid + ME
-            pc = np.sqrt(t_mid * (t_mid + 2.0 * ME))
-            beta = pc / e_tot
-            xr = step / x0[m]
-            corr = 1.0 + 0.038 * np.log(max(xr / (beta * beta), 1e-10))
-            theta0 = 13.6 / (beta * pc) * np.sqrt(xr) * max(corr, 0.0)
-            z1, z2 = np.random.normal(), np.random.normal()
-            z3, z4 = np.random.normal(), np.random.normal()
-            th_x, th_y = z1 * theta0, z3 * theta0
-            lat_x = step * theta0 * (z1 / np.sqrt(12.0) + z2 * 0.5)
-            lat_y = step * theta0 * (z3 / np.sqrt(12.0) + z4 * 0.5)
-            # move along the straight line, then displace transversely (in x, y): z stays inside the layer
-            x += step * ux + lat_x
-            y += step * uy + lat_y
-            z += step * uz
-            th2 = th_x * th_x + th_y * th_y
-            if th2 > 0.0:
-                cost = np.cos(min(np.sqrt(th2), np.pi))
-                ux, uy, uz = _rotate(ux, uy, uz, cost, np.arctan2(th_y, th_x))
+            x, y, z = xe, ye, ze
+            ux, uy, uz = nx, ny, nz
+            if kind == 1 and (uz > 0) != forward:
+                # turned back at the face: it stays in this layer (z on the face, moving inwards)
+                kind = 0
             if t <= 0.0:
                 break
             if kind == 1:
@@ -372,7 +524,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     cst = _tsai_cost(e_tot)
                     gx, gy, gz = _rotate(ux, uy, uz, cst, 2.0 * np.pi * np.random.random())
                     top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, PHOTON, k, x, y, z, gx, gy, gz, lay)
-                    below += lost
+                    overflow += lost
                     t -= k
                 elif delta_cut < (0.5 * t if q == 0 else t):
                     # Moller / Bhabha delta ray (Geant4 G4MollerBhabhaModel sampling)
@@ -413,7 +565,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     px, py, pz = p0 * ux - pd * dx_, p0 * uy - pd * dy_, p0 * uz - pd * dz_
                     pn = np.sqrt(px * px + py * py + pz * pz)
                     top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, ELECTRON, t_d, x, y, z, dx_, dy_, dz_, lay)
-                    below += lost
+                    overflow += lost
                     t -= t_d
                     if pn > 0:
                         ux, uy, uz = px / pn, py / pn, pz / pn
@@ -428,30 +580,31 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             for sgn in (1.0, -1.0):
                 top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, PHOTON, ME, x, y, z,
                                   sgn * sint * np.cos(phi), sgn * sint * np.sin(phi), sgn * cost, lay)
-                below += lost
+                overflow += lost
     totals[0] = dep
     totals[1] = esc
-    totals[2] = below
+    totals[2] = below + overflow
     totals[3] = sens
+    totals[4] = overflow
 
 
 @njit(cache=True, parallel=True)
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
                    z_front, z_back, lmat, lsens, ro_group,
-                   grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
-                   x0, n_el, samp_z, samp_fc, cuts,
+                   grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
+                   x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
-    """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 4)."""
+    """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 5)."""
     n = energies.shape[0]
     voxels = np.zeros((n, offs[-1]))
     si_layer = np.zeros((n, n_sens))
     radial = np.zeros((n, N_RADIAL_DIAG))
-    totals = np.zeros((n, 4))
+    totals = np.zeros((n, 5))
     for i in prange(n):
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
                      z_front, z_back, lmat, lsens, ro_group,
-                     grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair,
-                     x0, n_el, samp_z, samp_fc, cuts,
+                     grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
+                     x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                      r_edges, n_r, n_a, offs, r_max,
                      voxels[i], si_layer[i], radial[i], totals[i])
     return voxels, si_layer, radial, totals

@@ -21,8 +21,20 @@ from hepfastsim.errors import HepFastSimError
 
 BUILTIN = {
     "demo": "binning_demo.xml",
+    "ds1-photons": "binning_dataset_1_photons.xml",
+    "ds1-pions": "binning_dataset_1_pions.xml",
+    "ds2": "binning_dataset_2.xml",
+    "ds3": "binning_dataset_3.xml",
 }
-CELL_THRESHOLD_MEV = 15.15e-3  # CaloChallenge dataset-2 cell threshold (15.15 keV)
+# Cell thresholds in stored units (CaloChallenge evaluate.py): datasets 2/3 store the Si deposit / 0.033 and cut
+# at 0.5 keV of Si = 15.15 keV stored; dataset 1 cuts at 1 MeV.
+CELL_THRESHOLD_MEV = 0.5e-3 / 0.033
+DS1_THRESHOLD_MEV = 1.0
+
+
+def threshold_for(name: str) -> float:
+    """Cell threshold (MeV, stored units) of a binning by its name: 1 MeV for dataset 1, else 15.15 keV."""
+    return DS1_THRESHOLD_MEV if "dataset_1" in name else CELL_THRESHOLD_MEV
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,11 @@ class Binning:
     r_edges: tuple[tuple[float, ...], ...]
     n_alpha: tuple[int, ...]
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    @property
+    def threshold(self) -> float:
+        """Cell threshold in stored units (MeV) of the dataset this binning reads out."""
+        return threshold_for(self.name)
 
     @property
     def n_layers(self) -> int:
@@ -145,15 +162,27 @@ def load_binning(path: str | Path) -> Binning:
     )
 
 
+def builtin_name(name: str) -> str | None:
+    """The key of a shipped binning given its key ('ds2') or its XML stem ('binning_dataset_2'), else None."""
+    if name in BUILTIN:
+        return name
+    return next((k for k, f in BUILTIN.items() if Path(f).stem == name), None)
+
+
 def get_binning(binning: "str | Path | Binning") -> Binning:
-    """A Binning as given, a built-in one by name ('demo'), or one read from a CaloChallenge XML path."""
+    """A Binning as given, a shipped one by name ('demo', 'ds1-photons', 'ds1-pions', 'ds2', 'ds3'), or one read
+    from a CaloChallenge XML path."""
     if isinstance(binning, Binning):
         return binning
-    return builtin_binning(str(binning)) if str(binning) in BUILTIN else load_binning(binning)
+    key = builtin_name(str(binning))
+    if key is None and not Path(binning).exists() and not str(binning).endswith(".xml"):
+        raise HepFastSimError(f"unknown binning {str(binning)!r}: one of {', '.join(BUILTIN)} or a CaloChallenge XML path")
+    return builtin_binning(key) if key else load_binning(binning)
 
 
 def builtin_binning(name: str) -> Binning:
-    """A binning shipped with the package: 'demo' (coarse readout of the dataset-2 detector)."""
+    """A binning shipped with the package: 'demo' (coarse readout of the dataset-2 detector), 'ds1-photons',
+    'ds1-pions', 'ds2', 'ds3' (the public CaloChallenge XMLs)."""
     if name not in BUILTIN:
         raise HepFastSimError(f"unknown built-in binning {name!r}; known: {sorted(BUILTIN)}")
     with resources.as_file(resources.files("hepfastsim.geometry") / "data" / BUILTIN[name]) as p:
@@ -162,4 +191,7 @@ def builtin_binning(name: str) -> Binning:
 
 def builtin_binning_path(name: str) -> Path:
     """Filesystem path of a shipped binning XML."""
-    return Path(str(resources.files("hepfastsim.geometry") / "data" / BUILTIN[name]))
+    return DATA_DIR / BUILTIN[name]
+
+
+DATA_DIR = Path(str(resources.files("hepfastsim.geometry") / "data"))

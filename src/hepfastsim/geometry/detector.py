@@ -4,6 +4,7 @@ The default is the CaloChallenge dataset-2 calorimeter: 90 x (1.4 mm W + 0.3 mm 
 energy scored in Si only. A YAML file can describe any other stack::
 
     name: my_calo
+    sampling_fraction: 0.05      # stored energy = active deposit / sampling_fraction (default 1: raw deposit)
     layers:
       - {material: Pb, thickness_mm: 2.0, repeat: 40, sensitive: false}
       - {material: Scintillator, thickness_mm: 4.0, sensitive: true}
@@ -34,10 +35,16 @@ class Layer:
 
 @dataclass(frozen=True)
 class Detector:
-    """Ordered layers from the front face (z = 0) to the back."""
+    """Ordered layers from the front face (z = 0) to the back.
+
+    sampling_fraction: the constant the active-layer deposit is divided by before it is stored (CaloChallenge
+    convention: dataset 2/3 files hold the Si deposit / 0.033, so that the stored total is about the incident
+    energy).
+    """
 
     name: str
     layers: tuple[Layer, ...]
+    sampling_fraction: float = 1.0
 
     @property
     def materials(self) -> list[Material]:
@@ -109,11 +116,14 @@ class Detector:
         return self.n_sensitive // n_readout_layers
 
 
+DS2_SAMPLING_FRACTION = 0.033  # the constant of CaloChallenge's dataset creation notebook
+
+
 def calochallenge_ds2() -> Detector:
-    """CaloChallenge dataset-2 calorimeter: 90 x (1.4 mm W + 0.3 mm Si)."""
+    """CaloChallenge dataset-2 calorimeter: 90 x (1.4 mm W + 0.3 mm Si), stored energy = Si deposit / 0.033."""
     return Detector("calochallenge_ds2", tuple(
         layer for _ in range(90) for layer in (Layer("W", 1.4, False), Layer("Si", 0.3, True))
-    ))
+    ), DS2_SAMPLING_FRACTION)
 
 
 def load_detector(path: str | Path | None) -> Detector:
@@ -140,4 +150,7 @@ def load_detector(path: str | Path | None) -> Detector:
         group.append(Layer(mat, t, bool(entry.get("sensitive", False))))
     if period != len(group):
         raise HepFastSimError(f"{path}: period {period} must equal the number of layer entries {len(group)}")
-    return Detector(str(cfg.get("name", path.stem)), tuple(group * repeat))
+    sf = float(cfg.get("sampling_fraction", 1.0))
+    if not 0 < sf <= 1:
+        raise HepFastSimError(f"{path}: sampling_fraction must be in (0, 1], got {sf}")
+    return Detector(str(cfg.get("name", path.stem)), tuple(group * repeat), sf)

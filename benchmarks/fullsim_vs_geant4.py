@@ -1,0 +1,142 @@
+"""The built-in simulation against the Geant4 engine on the CaloChallenge dataset-2 stack and binning.
+
+Both engines in one run (production cuts: Geant4 0.7 mm in every material; built-in 0.5 MeV delta rays,
+0.1 MeV brems photons, 10 keV tracking floors with range rejection). Geant4 runs in `--workers` processes
+(one Geant4 each, one core each), the built-in engine afterwards on all cores (numba threads), so that the two
+never share the cores. Per sample (e- at 1/10/100 GeV, gamma at 10 GeV):
+
+* E_tot/E_inc (stored units: Si / 0.033, voxels of the ds2 readout above 15.15 keV): mean and sigma/mean;
+* mean depth: the energy-weighted mean readout layer (0-44) of each shower, averaged; t_max: the maximum of a
+  Gamma-function fit to the mean layer-energy profile, in readout layers;
+* containment: fraction of the Si energy within 10.9 mm of the shower axis (any depth);
+* the 45 x 45 correlation matrix of the layer energies: max |difference| between the engines;
+* cell spectrum near threshold: mean number of cells above threshold per shower, and the fraction of hit cells
+  below 2x, 5x and 20x the threshold;
+* ms per GeV per core.
+
+And the classifier (hepfastsim's present one, `validation.metrics.classifier_auc`, 3 trainings) built-in vs
+Geant4 on the 10 GeV e- samples: low level (voxels / E_inc) and high level (CaloChallenge-like features).
+
+    .venv/bin/python benchmarks/fullsim_vs_geant4.py --out benchmarks/fullsim_vs_geant4.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import curve_fit
+
+SAMPLES = {"e-_1GeV": ("e-", 1000.0, 1000), "e-_10GeV": ("e-", 10_000.0, 5000), "e-_100GeV": ("e-", 100_000.0, 100),
+           "gamma_10GeV": ("gamma", 10_000.0, 500)}
+CONTAINMENT_MM = 10.9
+
+
+def _simulate(engine: str, particle: str, energy: float, n: int, seed: int) -> dict:
+    """One task: n showers; returns the arrays the observables need and the CPU (geant4) or wall (builtin) time."""
+    from hepfastsim.fullsim import make_engine
+
+    eng = _ENGINES.get(engine) or _ENGINES.setdefault(engine, make_engine(engine, None, "ds2"))
+    t0 = time.process_time() if engine == "geant4" else time.perf_counter()
+    r = eng.run(np.full(n, energy), particle, seed=seed)
+    dt = (time.process_time() if engine == "geant4" else time.perf_counter()) - t0
+    return {"showers": r.showers.astype(np.float32), "energies": r.energies, "radial": r.radial, "si": r.totals[:, 3],
+            "seconds": dt}
+
+
+_ENGINES: dict = {}
+
+
+def _worker_init() -> None:
+    os.environ["NUMBA_NUM_THREADS"] = "1"  # a Geant4 worker uses one core
+
+
+def _t_max(profile: np.ndarray) -> float:
+    """Maximum (readout layers) of a Gamma-function fit A b (b t)^(a-1) exp(-b t) to a mean layer profile."""
+    t = np.arange(len(profile)) + 0.5
+    f = lambda t, A, a, b: A * b * (b * t) ** (a - 1) * np.exp(-b * t)
+    p, _ = curve_fit(f, t, profile, p0=[profile.sum(), 3.0, 0.4], maxfev=20000)
+    return float((p[1] - 1) / p[2])
+
+
+def observables(d: dict, binning) -> dict:
+    from hepfastsim.validation.features import layer_energies
+
+    e_layer = layer_energies(d["showers"], binning).astype(np.float64)
+    ratio = d["showers"].sum(1, dtype=np.float64) / d["energies"]
+    depth = (e_layer * np.arange(e_layer.shape[1])).sum(1) / np.maximum(e_layer.sum(1), 1e-30)
+    cum = np.cumsum(d["radial"].sum(0))
+    contained = float(np.interp(CONTAINMENT_MM, np.arange(1, len(cum) + 1) * 0.5, cum) / d["si"].sum())
+    hits = d["showers"][d["showers"] > 0]
+    thr = binning.threshold
+    return {"E_ratio_mean": float(ratio.mean()), "E_ratio_rel_sigma": float(ratio.std() / ratio.mean()),
+            "mean_depth_layers": float(depth.mean()), "t_max_layers": _t_max(e_layer.mean(0)),
+            "containment_10.9mm": contained, "hit_cells_per_shower": float((d["showers"] > 0).sum(1).mean()),
+            **{f"hits_below_{k}x_threshold": float((hits < k * thr).mean()) for k in (2, 5, 20)},
+            "ms_per_GeV_per_core": 1000 * d["seconds"] / (d["energies"].sum() / 1000),
+            "corr": np.corrcoef(e_layer.T)}
+
+
+def _gather(results: list[dict]) -> dict:
+    out = {k: np.concatenate([r[k] for r in results]) for k in ("showers", "energies", "radial", "si")}
+    out["seconds"] = sum(r["seconds"] for r in results)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/fullsim_vs_geant4.json"))
+    ap.add_argument("--workers", type=int, default=2, help="Geant4 processes")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (a quick check: 0.05)")
+    ap.add_argument("--classifier-runs", type=int, default=3)
+    args = ap.parse_args()
+    from hepfastsim.geometry.binning import get_binning
+    from hepfastsim.validation import metrics as M
+    from hepfastsim.validation.features import feature_matrix
+
+    binning = get_binning("ds2")
+    data: dict = {"geant4": {}, "builtin": {}}
+    t_start = time.time()
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
+        for k, (key, (particle, energy, n)) in enumerate(SAMPLES.items()):
+            n = max(int(n * args.scale), 10)
+            sizes = [len(p) for p in np.array_split(np.arange(n), args.workers)]
+            futs = [pool.submit(_simulate, "geant4", particle, energy, m, 1000 + 17 * k + i) for i, m in enumerate(sizes)]
+            data["geant4"][key] = _gather([f.result() for f in futs])
+            print(f"geant4 {key}: {n} showers, {time.time() - t_start:.0f} s", flush=True)
+    for k, (key, (particle, energy, n)) in enumerate(SAMPLES.items()):
+        d = _simulate("builtin", particle, energy, max(int(n * args.scale), 10), 5000 + k)
+        d["seconds"] *= os.cpu_count() or 1  # all cores busy: per-core time
+        data["builtin"][key] = d
+    rows = {}
+    for key in SAMPLES:
+        og, ob = observables(data["geant4"][key], binning), observables(data["builtin"][key], binning)
+        diff = float(np.nanmax(np.abs(og.pop("corr") - ob.pop("corr"))))
+        rows[key] = {"n": len(data["geant4"][key]["energies"]), "geant4": og, "builtin": ob,
+                     "layer_corr_max_abs_diff": diff}
+    g, b = data["geant4"]["e-_10GeV"], data["builtin"]["e-_10GeV"]
+    low = M.classifier_auc(M.low_level_inputs(g["showers"], g["energies"]), M.low_level_inputs(b["showers"], b["energies"]),
+                           runs=args.classifier_runs)
+    high = M.classifier_auc(feature_matrix(g["showers"], g["energies"], binning)[0],
+                            feature_matrix(b["showers"], b["energies"], binning)[0], runs=args.classifier_runs)
+    result = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "samples": rows,
+              "classifier_10GeV_e-": {"n_per_engine": len(g["energies"]), "low": low.as_dict(), "high": high.as_dict()},
+              "wall_seconds": time.time() - t_start}
+    args.out.write_text(json.dumps(result, indent=1))
+    keys = list(next(iter(rows.values()))["geant4"])
+    print(f"{'':30s}" + "".join(f"{k:>26s}" for k in rows))
+    for k in keys:
+        print(f"{k:30s}" + "".join(f"{r['geant4'][k]:>12.4g} / {r['builtin'][k]:<11.4g}" for r in rows.values()))
+    print(f"{'layer corr max |diff|':30s}" + "".join(f"{r['layer_corr_max_abs_diff']:>26.3f}" for r in rows.values()))
+    print(f"(geant4 / built-in) classifier 10 GeV e-, {len(g['energies'])} per engine: AUC low {low.auc:.3f} +- {low.auc_std:.3f}, "
+          f"high {high.auc:.3f} +- {high.auc_std:.3f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

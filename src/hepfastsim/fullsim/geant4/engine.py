@@ -1,0 +1,259 @@
+"""The Geant4 engine: the same detectors, binnings, energy convention and files as the built-in simulation.
+
+One Geant4 per process (Geant4's run manager is a process-wide singleton, serial mode); parallel runs go through
+the Dask shards like the built-in engine, one Geant4 per worker process. The stack is built as slabs of NIST
+materials, 2 m x 2 m transversely; the energy deposited in each sensitive slab is scored step by step (middle of
+the step) and binned into the readout voxels around the incident axis exactly like the built-in engine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.fullsim.simulate import Engine
+from hepfastsim.fullsim.transport import N_RADIAL_DIAG, RADIAL_DIAG_BIN
+from hepfastsim.geometry.binning import Binning
+from hepfastsim.geometry.detector import Detector
+
+NIST = {"W": "G4_W", "Pb": "G4_Pb", "Fe": "G4_Fe", "Cu": "G4_Cu", "Si": "G4_Si", "PbWO4": "G4_PbWO4",
+        "LAr": "G4_lAr", "Scintillator": "G4_PLASTIC_SC_VINYLTOLUENE"}
+GUN_NAMES = {11: "e-", -11: "e+", 22: "gamma", 211: "pi+", -211: "pi-", 2212: "proton", 2112: "neutron",
+             321: "kaon+", -321: "kaon-"}
+EM_PARTICLES = (11, -11, 22)
+PRODUCTION_CUT_MM = 0.7  # Geant4's default range cut
+HALF_WIDTH_MM = 1000.0
+
+_SESSION: dict = {}  # the process's one Geant4: run manager, user classes, detector key, physics
+
+
+@contextmanager
+def _quiet(enabled: bool = True) -> Iterator[None]:
+    """Silence what Geant4 prints to standard output (banner, physics tables) at the file-descriptor level."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
+
+
+class _Hits:
+    """Per-event buffer of scored steps: deposit (MeV), x, y, z (mm, z from the front face), sensitive index."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.e: list[float] = []
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self.z: list[float] = []
+        self.k: list[int] = []
+
+
+def _build_user_classes(g4, detector: Detector, hits: _Hits, events: dict):
+    """Detector construction, sensitive detector and primary generator as Python subclasses of Geant4's."""
+    depth = detector.depth_mm
+    z0 = -0.5 * depth  # the front face in world coordinates
+
+    class SiliconHits(g4.G4VSensitiveDetector):
+        def ProcessHits(self, step, history):
+            e = step.GetTotalEnergyDeposit()
+            if e > 0.0:
+                a = step.GetPreStepPoint()
+                pa, pb = a.GetPosition(), step.GetPostStepPoint().GetPosition()
+                hits.e.append(e)
+                hits.x.append(0.5 * (pa.x + pb.x))
+                hits.y.append(0.5 * (pa.y + pb.y))
+                hits.z.append(0.5 * (pa.z + pb.z) - z0)
+                hits.k.append(a.GetTouchable().GetCopyNumber())
+            return True
+
+    class Stack(g4.G4VUserDetectorConstruction):
+        def Construct(self):
+            nist = g4.G4NistManager.Instance()
+            self.keep = []
+            world_box = g4.G4Box("world", HALF_WIDTH_MM + 10, HALF_WIDTH_MM + 10, 0.5 * depth + 10)
+            world = g4.G4LogicalVolume(world_box, nist.FindOrBuildMaterial("G4_Galactic"), "world")
+            self.world = g4.G4PVPlacement(None, g4.G4ThreeVector(), world, "world", None, False, 0)
+            self.sensitive = {}
+            logical = {}
+            z, k = z0, 0
+            for i, layer in enumerate(detector.layers):
+                key = (layer.material, layer.thickness_mm, layer.sensitive)
+                if key not in logical:
+                    box = g4.G4Box(f"b{i}", HALF_WIDTH_MM, HALF_WIDTH_MM, 0.5 * layer.thickness_mm)
+                    logical[key] = g4.G4LogicalVolume(box, nist.FindOrBuildMaterial(NIST[layer.material]), f"l{i}")
+                    self.keep.append(box)
+                copy = k if layer.sensitive else i
+                self.keep.append(g4.G4PVPlacement(None, g4.G4ThreeVector(0, 0, z + 0.5 * layer.thickness_mm),
+                                                  logical[key], f"p{i}", world, False, copy))
+                if layer.sensitive:
+                    self.sensitive[key] = logical[key]
+                    k += 1
+                z += layer.thickness_mm
+            self.keep += [world_box, world, *logical.values()]
+            return self.world
+
+        def ConstructSDandField(self):
+            self.sd = SiliconHits("hepfastsim_active")
+            g4.G4SDManager.GetSDMpointer().AddNewDetector(self.sd)
+            for lv in self.sensitive.values():
+                lv.SetSensitiveDetector(self.sd)
+
+    class Gun(g4.G4VUserPrimaryGeneratorAction):
+        def __init__(self):
+            super().__init__()
+            self.gun = g4.G4ParticleGun(1)
+
+        def GeneratePrimaries(self, event):
+            i = event.GetEventID()
+            g4.HepRandom.setTheSeed(int(events["seeds"][i]))
+            th, ph = events["theta"][i], events["phi"][i]
+            self.gun.SetParticleDefinition(g4.G4ParticleTable.GetParticleTable().FindParticle(events["name"]))
+            self.gun.SetParticleEnergy(float(events["energies"][i]))
+            x, y = events["entry_xy"]
+            self.gun.SetParticlePosition(g4.G4ThreeVector(x, y, z0 - 1e-3))
+            self.gun.SetParticleMomentumDirection(g4.G4ThreeVector(np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph),
+                                                                   np.cos(th)))
+            self.gun.GeneratePrimaryVertex(event)
+
+    class EndOfEvent(g4.G4UserEventAction):
+        def EndOfEventAction(self, event):
+            events["score"](event.GetEventID())
+
+    return Stack(), Gun(), EndOfEvent()
+
+
+def _physics_list(g4, reference: bool):
+    """FTFP_BERT (needs the data sets) or a modular list holding the data-free EM constructor."""
+    if reference:
+        return g4.FTFP_BERT(0)
+    from hepfastsim.fullsim.geant4.physics import data_free_em_constructor
+
+    class DataFreeList(g4.G4VModularPhysicsList):
+        def __init__(self):
+            super().__init__()
+            self.SetVerboseLevel(0)
+            self.em = data_free_em_constructor(g4)
+            self.RegisterPhysics(self.em)
+
+    return DataFreeList()
+
+
+class Geant4Sim(Engine):
+    """Geant4 on a planar stack with a CaloChallenge readout (``simulate --engine geant4``).
+
+    physics: 'auto' (FTFP_BERT when the data sets are installed, else the data-free EM list), 'FTFP_BERT' or
+    'data-free-em'. Energies MeV, lengths mm; production cut 0.7 mm in every material."""
+
+    name = "geant4"
+
+    def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", physics: str = "auto",
+                 quiet: bool = True):
+        super().__init__(detector, binning)
+        from hepfastsim.fullsim.geant4.setup import have_datasets, import_geant4
+
+        if physics not in ("auto", "FTFP_BERT", "data-free-em"):
+            raise HepFastSimError(f"unknown Geant4 physics {physics!r}: auto, FTFP_BERT or data-free-em")
+        reference = physics == "FTFP_BERT" or (physics == "auto" and have_datasets())
+        if reference and not have_datasets():
+            raise HepFastSimError("FTFP_BERT needs the Geant4 data sets (set GEANT4_DATA_DIR); use --physics data-free-em")
+        self.physics = "FTFP_BERT" if reference else "data-free-em"
+        self.particles = dict.fromkeys(GUN_NAMES if reference else EM_PARTICLES)
+        self.quiet = quiet
+        unknown = {l.material for l in self.detector.layers} - set(NIST)
+        if unknown:
+            raise HepFastSimError(f"no Geant4 (NIST) material for {sorted(unknown)}; known: {sorted(NIST)}")
+        self.g4 = import_geant4()
+        self._start()
+
+    def _start(self) -> None:
+        key = (self.detector, self.physics)
+        if _SESSION:
+            if _SESSION["key"] != key:
+                raise HepFastSimError("one Geant4 geometry and physics list per process: start another process "
+                                      "(e.g. --shards) for another detector")
+            return
+        g4 = self.g4
+        hits, events = _Hits(), {}
+        with _quiet(self.quiet):
+            rm = g4.G4RunManagerFactory.CreateRunManager(g4.G4RunManagerType.Serial)
+            physics = _physics_list(g4, self.physics == "FTFP_BERT")
+            rm.SetUserInitialization(physics)  # Geant4 wants the physics list before any user action exists
+            stack, gun, end = _build_user_classes(g4, self.detector, hits, events)
+            rm.SetUserInitialization(stack)
+            rm.SetUserAction(gun)
+            rm.SetUserAction(end)
+            ui = g4.G4UImanager.GetUIpointer()
+            for cmd in ("/control/verbose 0", "/run/verbose 0", "/event/verbose 0", "/tracking/verbose 0",
+                        "/process/em/verbose 0", "/process/had/verbose 0", f"/run/setCut {PRODUCTION_CUT_MM} mm"):
+                ui.ApplyCommand(cmd)
+            g4.G4EmParameters.Instance().SetVerbose(0)
+            rm.Initialize()
+        _SESSION.update(key=key, rm=rm, user=(stack, gun, end, physics), hits=hits, events=events)
+
+    def attrs(self) -> dict:
+        return super().attrs() | {"physics": self.physics, "geant4_version": self.g4.G4Version.strip("$ ").replace("Name: ", ""),
+                                  "production_cut_mm": PRODUCTION_CUT_MM}
+
+    def _simulate(self, energies, pdg, theta, phi, entry_xy, seed):
+        n = len(energies)
+        b = self.binning
+        r_edges, n_r, n_a, offs, r_max = b.flat_tables()
+        out_vox = np.zeros((n, b.n_voxels))
+        si_layer = np.zeros((n, self.detector.n_sensitive))
+        radial = np.zeros((n, N_RADIAL_DIAG))
+        totals = np.full((n, 4), np.nan)
+        hits: _Hits = _SESSION["hits"]
+        ro_group = self.ro_group
+        x0, y0 = entry_xy
+
+        def score(i: int) -> None:
+            e = np.asarray(hits.e)
+            k = np.asarray(hits.k, dtype=np.int64)
+            z = np.asarray(hits.z)
+            dx = np.asarray(hits.x) - (x0 + z * np.tan(theta[i]) * np.cos(phi[i]))
+            dy = np.asarray(hits.y) - (y0 + z * np.tan(theta[i]) * np.sin(phi[i]))
+            hits.clear()
+            r = np.hypot(dx, dy)
+            si_layer[i] = np.bincount(k, e, minlength=si_layer.shape[1])
+            ib = (r / RADIAL_DIAG_BIN).astype(np.int64)
+            keep = ib < N_RADIAL_DIAG
+            radial[i] = np.bincount(ib[keep], e[keep], minlength=N_RADIAL_DIAG)
+            totals[i, 3] = e.sum()
+            lay = k // ro_group
+            ok = (lay < len(n_r)) & (n_r[np.minimum(lay, len(n_r) - 1)] > 0)
+            lay, r, e, dx, dy = lay[ok], r[ok], e[ok], dx[ok], dy[ok]
+            ok = r < r_max[lay]
+            lay, r, e, dx, dy = lay[ok], r[ok], e[ok], dx[ok], dy[ok]
+            ir = np.zeros(len(r), dtype=np.int64)
+            for j in range(1, r_edges.shape[1] - 1):  # count the inner edges below r (padded edges are inf)
+                ir += r >= r_edges[lay, j]
+            ir = np.minimum(ir, n_r[lay] - 1)
+            ia = ((np.arctan2(dy, dx) + np.pi) / (2.0 * np.pi) * n_a[lay]).astype(np.int64)
+            ia = np.minimum(ia, n_a[lay] - 1)
+            np.add.at(out_vox[i], offs[lay] + ia * n_r[lay] + ir, e)
+
+        seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**31 - 2) + 1  # CLHEP: > 0
+        _SESSION["events"].update(seeds=seeds, theta=theta, phi=phi, energies=energies, name=GUN_NAMES[pdg],
+                                  entry_xy=entry_xy, score=score)
+        hits.clear()
+        with _quiet(self.quiet):
+            _SESSION["rm"].BeamOn(n)
+        return out_vox, si_layer, radial, totals

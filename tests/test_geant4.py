@@ -1,0 +1,67 @@
+"""Issue 15: the Geant4 engine (geant4_pybind, data-free EM list here) writes the same files as the built-in one."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hepfastsim.errors import HepFastSimError
+
+# never import geant4_pybind directly: without GEANT4_DATA_DIR it asks on stdin for its data sets
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("geant4_pybind") is None, reason="geant4_pybind is not installed")
+
+
+def test_geant4_engine_writes_a_valid_dataset2_file(tmp_path):
+    """20 e- of 1 GeV through the data-free list: a valid CaloChallenge file with E_tot/E_inc in [0.93, 1.06] and
+    engine, physics, cut and convention in its attributes. Runs in its own process (one Geant4 per process)."""
+    out = tmp_path / "g4.h5"
+    code = ("from hepfastsim.fullsim import make_engine; "
+            f"make_engine('geant4', None, 'ds2').simulate_to_file({str(out)!r}, 20, '1000', 'e-', seed=0, chunk=10, "
+            "progress=False)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    from hepfastsim.data.calo_io import file_summary, read_showers
+
+    ds = read_showers(out)
+    assert ds.showers.shape == (20, 6480)
+    ratio = ds.showers.sum(1) / ds.energies
+    assert 0.93 <= ratio.mean() <= 1.06, ratio.mean()
+    attrs = file_summary(out)["attrs"]
+    assert attrs["engine"] == "geant4" and attrs["physics"] == "data-free-em"
+    assert attrs["production_cut_mm"] == 0.7 and attrs["sampling_fraction"] == 0.033
+    assert "geant4-11-04" in attrs["geant4_version"]
+    nz = ds.showers[ds.showers > 0]
+    assert nz.min() >= 0.5e-3 / 0.033
+
+
+def test_wrong_geant4_pybind_version_is_a_one_line_error(monkeypatch):
+    from importlib import metadata
+
+    from hepfastsim.fullsim.geant4 import setup
+
+    monkeypatch.setattr(metadata, "version", lambda name: "0.2.0")
+    with pytest.raises(HepFastSimError, match="built for geant4_pybind 0.1.3, found 0.2.0"):
+        setup.import_geant4()
+
+    def missing(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", missing)
+    with pytest.raises(HepFastSimError, match="needs geant4_pybind"):
+        setup.import_geant4()
+
+
+def test_geant4_options_are_checked_before_geant4_starts():
+    from hepfastsim.fullsim import make_engine
+
+    with pytest.raises(HepFastSimError, match="unknown Geant4 physics"):
+        make_engine("geant4", None, "demo", physics="QGSP")
+    with pytest.raises(HepFastSimError, match="needs the Geant4 data sets"):
+        make_engine("geant4", None, "demo", physics="FTFP_BERT")
+    with pytest.raises(HepFastSimError, match="unknown engine"):
+        make_engine("fluka", None, "demo")
+    with pytest.raises(HepFastSimError, match="Geant4 option"):
+        make_engine("builtin", None, "demo", physics="data-free-em")
