@@ -12,6 +12,7 @@ log, seeds) lives here once.
 from __future__ import annotations
 
 import abc
+import pickle
 import csv
 import time
 from dataclasses import asdict, dataclass, field
@@ -224,12 +225,30 @@ class Generator(abc.ABC):
             )
 
 
+def _safe_numpy_globals() -> list:
+    """What torch's weights-only unpickler may build besides tensors and containers: numpy arrays and dtypes."""
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [_reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
 def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint's state, read with torch's weights-only unpickler: tensors, numpy arrays, containers and
+    plain values only, so a crafted file cannot execute code."""
     path = Path(path)
     if not path.exists():
         raise HepFastSimError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_safe_numpy_globals()):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc):
+            raise HepFastSimError(f"{path} holds objects other than tensors, arrays and containers: refused (a checkpoint "
+                                  "must not be able to run code; re-save it with this version)") from None
+        raise HepFastSimError(f"{path} is not a readable hepfastsim checkpoint (corrupt or truncated)") from None
     except Exception as exc:  # torch raises many types for damaged files
         raise HepFastSimError(f"{path} is not a readable hepfastsim checkpoint (corrupt or truncated: {type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != "hepfastsim-checkpoint-1":
