@@ -30,11 +30,13 @@ def test_same_simulation_indistinguishable(demo_samples):
     high = M.classifier_auc(xr, xo, epochs=15, runs=3, seed=0)
     assert low.auc == pytest.approx(0.5, abs=0.02)
     assert high.auc == pytest.approx(0.5, abs=0.02)
-    sr, so = M.standardise_pair(xr, xo)
-    f, fe = M.fpd(sr, so)
-    k, ke = M.kpd(sr, so)
-    assert abs(f) < 3 * fe + 0.02
-    assert abs(k) < 3 * ke + 1e-3
+    # JetNet's FPD/KPD: FPD >= 0 by its bounded fit; with replacement from 5000 showers it tends to the finite-sample
+    # floor (~ features / N), not to 0; KPD (unbiased MMD) is consistent with 0
+    f, fe = M.fpd(xr, xo)
+    k, ke = M.kpd(xr, xo, batch_size=2000)
+    print("same-simulation FPD", f, fe, "KPD", k, ke)
+    assert 0.0 <= f < 0.01
+    assert abs(k) < 3 * ke
     seps = [M.separation_power_error(xr[:, j], xo[:, j]) for j in range(xr.shape[1])]
     assert np.median([v for v, _, _ in seps]) < 0.01
     # separation powers consistent with their statistical floor (value - floor within 3 bootstrap errors)
@@ -56,9 +58,10 @@ def test_scaled_voxels_detected(high_energy_samples):
     assert high.auc >= 0.60
     v, e, f = M.separation_power_error(ref.showers.sum(1) / ref.energies, scaled.showers.sum(1) / scaled.energies)
     assert v - f > 5 * e                        # E_tot/E_inc separation power significantly above its floor
-    sr, ss = M.standardise_pair(xr, xs)
-    f, fe = M.fpd(sr, ss)
-    assert f > 5 * fe
+    f, fe = M.fpd(xr, xs)
+    f0, _ = M.fpd(xr, feature_matrix(other.showers, other.energies, B)[0])  # the floor at the same size
+    print("5 % scaled FPD", f, fe, "floor", f0)
+    assert f > f0 + 5 * fe  # significantly above the floor of two simulation samples of the same size
 
 
 def test_shuffled_voxels_detected(demo_samples):

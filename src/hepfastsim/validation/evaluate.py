@@ -68,8 +68,8 @@ def evaluate(
 
         result["ensemble"] = ensemble_summary(ensemble_bands(ref, gen, binning))
     sr, sg = M.standardise_pair(xr, xg)
-    result["fpd"], result["fpd_err"] = M.fpd(sr, sg, seed=seed)
-    result["kpd"], result["kpd_err"] = M.kpd(sr, sg, seed=seed)
+    result["fpd"], result["fpd_err"] = M.fpd(xr, xg)  # JetNet normalisation and seed, CaloChallenge settings
+    result["kpd"], result["kpd_err"] = M.kpd(xr, xg)
     if not fast:
         result["prdc"] = M.prdc(sr, sg, seed=seed)
         ssim_r, ssim_g = M.ssim_pairs(ref.showers, seed=seed), M.ssim_pairs(gen.showers, seed=seed)
