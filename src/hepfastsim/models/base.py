@@ -27,6 +27,7 @@ from tqdm import tqdm
 from hepfastsim import __version__
 from hepfastsim.data.preprocessing import ConditionTransform, ResponseTransform
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.rng import fresh_seed, isolated_torch_rng
 from hepfastsim.fileio import atomic_output
 
 if TYPE_CHECKING:
@@ -484,6 +485,7 @@ class TorchGenerator(Generator):
         self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(self.config["ema_decay"]), use_buffers=True)
         self.optimizers = self.make_optimizers()
 
+    @isolated_torch_rng
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
             checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> TrainLog:
@@ -615,7 +617,7 @@ class TorchGenerator(Generator):
         """Responses for each condition row, in physical units (MeV), generated in batches with the EMA weights."""
         c = self._check_conditions(conditions)
         gen = torch.Generator(device=self.device)
-        gen.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+        gen.manual_seed(int(seed) if seed is not None else fresh_seed())
         net = self.ema.module
         net.eval()
         ct = torch.from_numpy(self.c_tf.forward(c))

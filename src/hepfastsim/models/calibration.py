@@ -28,6 +28,18 @@ def quantile_levels(n: int) -> np.ndarray:
     return np.union1d(np.linspace(0.0, 1.0, n), logit)
 
 
+def occupied_edges(key: np.ndarray, n_bins: int) -> np.ndarray:
+    """Inner edges of up to n_bins equal-population bins of key in which every bin holds events: with a few
+    discrete incident energies (e.g. 1, 10, 100 GeV) quantile edges coincide and equal-population bins would be
+    empty, so edges that would leave a bin empty are dropped."""
+    edges: list[float] = []
+    for e in np.unique(np.quantile(key, np.linspace(0, 1, n_bins + 1)[1:-1])):
+        lower = edges[-1] if edges else -np.inf
+        if np.any((key >= lower) & (key < e)) and np.any(key >= e):
+            edges.append(float(e))
+    return np.array(edges)
+
+
 class QuantileCalibration(torch.nn.Module):
     """u (B, D) preprocessed -> calibrated u, for standardised conditions c (bins on c[:, column])."""
 
@@ -44,12 +56,11 @@ class QuantileCalibration(torch.nn.Module):
             n_bins: int = 8, grid: int = 128, n_quantiles: int = 201) -> QuantileCalibration:
         """Tables from generated and training outputs (preprocessed), row by row for the same standardised
         conditions c."""
-        if column is None:
-            n_bins = 1
         d = u_gen.shape[1]
-        cal = cls(n_bins, grid, d, column)
         key = np.zeros(len(c)) if column is None else c[:, column]
-        inner = np.quantile(key, np.linspace(0, 1, n_bins + 1)[1:-1])
+        inner = occupied_edges(key, n_bins if column is not None else 1)
+        n_bins = len(inner) + 1
+        cal = cls(n_bins, grid, d, column)
         which = np.searchsorted(inner, key, side="right")
         q = quantile_levels(n_quantiles)
         lo, step, table = np.zeros((n_bins, d)), np.ones((n_bins, d)), np.zeros((n_bins, grid, d))

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.rng import isolated_torch_rng
 from hepfastsim.models.base import Samples, mlp
 
 OBSERVABLES = ("sparsity",)   # observables with a surrogate (per layer, or of the whole response without layers)
@@ -86,6 +87,7 @@ class Surrogate:
         x_pre, c = x_pre.detach(), c.detach()
         return self._step(x_pre, c, self.hits(x_pre, c))
 
+    @isolated_torch_rng
     def fit(self, x_pre: torch.Tensor, c: torch.Tensor, steps: int = 1500, seed: int = 0) -> float:
         """Train on the (preprocessed) training showers, the first 10 % held out; returns the held-out MSE of the
         predicted group sparsity in units of its variance (0 = perfect surrogate, 1 = no information)."""

@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.rng import isolated_torch_rng
 
 
 def _sp_bins(ref: np.ndarray, bins: np.ndarray | int) -> np.ndarray:
@@ -103,6 +104,7 @@ def low_level_inputs(showers: np.ndarray, energies: np.ndarray, log: bool = Fals
     return np.concatenate([x, np.log10(e)], axis=1).astype(np.float32)
 
 
+@isolated_torch_rng
 def classifier_auc(
     ref: np.ndarray, gen: np.ndarray, *, runs: int = 1, epochs: int = 30, seed: int = 0, batch_size: int | None = None,
     lr: float = 2e-4, patience: int = 8, dropout: float = 0.0, weight_decay: float = 0.0,

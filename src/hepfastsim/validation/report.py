@@ -8,21 +8,37 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
+from functools import wraps
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mplhep as hep  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.style
+import mplhep as hep
+import numpy as np
+from matplotlib.figure import Figure
 
-from hepfastsim.data.calo_io import ShowerDataset  # noqa: E402
-from hepfastsim.data.tpc_io import TPCDataset  # noqa: E402
-from hepfastsim.fileio import atomic_output  # noqa: E402
-from hepfastsim.geometry.binning import Binning  # noqa: E402
-from hepfastsim.validation.evaluate import feature_histograms  # noqa: E402
-from hepfastsim.validation.features import longitudinal_profile, radial_profile  # noqa: E402
+from hepfastsim.data.calo_io import ShowerDataset
+from hepfastsim.data.tpc_io import TPCDataset
+from hepfastsim.fileio import atomic_output
+from hepfastsim.geometry.binning import Binning
+from hepfastsim.validation.evaluate import feature_histograms
+from hepfastsim.validation.features import longitudinal_profile, radial_profile
 
-plt.style.use(hep.style.ROOT)
+
+def _styled(fn):
+    """Run a figure maker in mplhep's ROOT style, restored afterwards: figures are plain matplotlib Figures
+    rendered by savefig, so neither pyplot's backend nor the user's style is touched (notebooks keep theirs)."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.style.context(hep.style.ROOT):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
+    """(Figure, axes) like pyplot.subplots, without pyplot."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | None = None):
@@ -61,10 +77,10 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
+@_styled
 def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict) -> dict[str, bytes]:
     """All report figures as PNG bytes, keyed by file name."""
     figs: dict[str, bytes] = {}
@@ -82,7 +98,7 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
         ncol = min(3 if len(names) <= 9 else 5, len(names))
         nrow = (len(names) + ncol - 1) // ncol
         size = 6 if len(names) <= 9 else 4
-        fig = plt.figure(figsize=(size * ncol, size * nrow))
+        fig = Figure(figsize=(size * ncol, size * nrow))
         gs = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow, hspace=0.35)
         for i, name in enumerate(names):
             r, c = divmod(i, ncol)
@@ -91,7 +107,9 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
         figs[f"hist_{group.replace('/', '_')}.png"] = _png(fig)
     # E_tot / E_inc per incident energy bin
     edges = np.unique(np.quantile(ref.energies, np.linspace(0, 1, 5)))
-    fig, axes = plt.subplots(1, len(edges) - 1, figsize=(5 * (len(edges) - 1), 4.5), squeeze=False)
+    if len(edges) == 1:  # one incident energy: one panel
+        edges = np.array([edges[0], edges[0]])
+    fig, axes = _subplots(1, len(edges) - 1, figsize=(5 * (len(edges) - 1), 4.5), squeeze=False)
     for i, ax in enumerate(axes[0]):
         mr = (ref.energies >= edges[i]) & (ref.energies <= edges[i + 1])
         mg = (gen.energies >= edges[i]) & (gen.energies <= edges[i + 1])
@@ -100,12 +118,13 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
         b = np.linspace(*np.percentile(np.concatenate([rr, rg]) if len(rg) else rr, [0.5, 99.5]), 40)
         ax.hist(rr, b, density=True, histtype="stepfilled", color="k", alpha=0.25, label="reference")
         ax.hist(rg, b, density=True, histtype="step", color="C1", lw=2, label="generated")
-        ax.set_title(f"E_inc {edges[i]/1000:.1f}-{edges[i+1]/1000:.1f} GeV", fontsize=12)
+        ax.set_title(f"E_inc {edges[i]/1000:.1f}-{edges[i+1]/1000:.1f} GeV" if edges[i + 1] > edges[i]
+                     else f"E_inc {edges[i]/1000:.1f} GeV", fontsize=12)
         ax.set_xlabel("E_tot/E_inc", fontsize=12)
     axes[0][0].legend(fontsize=10)
     figs["e_ratio_per_energy.png"] = _png(fig)
     # profiles
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a1, a2) = _subplots(1, 2, figsize=(12, 4.5))
     lr, lg = longitudinal_profile(ref.showers, binning), longitudinal_profile(gen.showers, binning)
     a1.step(binning.relevant_layers, lr, where="mid", color="k", label="reference")
     a1.step(binning.relevant_layers, lg, where="mid", color="C1", label="generated")
@@ -123,7 +142,7 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
     figs["profiles.png"] = _png(fig)
     # average shower per layer (alpha x r images)
     layers = binning.relevant_layers[:: max(1, len(binning.relevant_layers) // 5)][:5]
-    fig, axes = plt.subplots(2, len(layers), figsize=(3.2 * len(layers), 6.4), squeeze=False)
+    fig, axes = _subplots(2, len(layers), figsize=(3.2 * len(layers), 6.4), squeeze=False)
     for j, l in enumerate(layers):
         shape = (binning.n_alpha[l], binning.n_r(l))
         for i, (d, lab) in enumerate(((ref, "reference"), (gen, "generated"))):
@@ -138,11 +157,12 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
     return figs
 
 
+@_styled
 def _amplification_figure(a: dict) -> bytes:
     """Mean W1 (high-level features, in reference standard deviations) to the held-out reference versus N generated."""
     n = np.array(sorted(int(k) for k in a["w1_generated"]))
     w = np.array([a["w1_generated"][k] for k in sorted(a["w1_generated"], key=int)])
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = _subplots(figsize=(7, 5))
     ax.plot(n, w, "o-", color="C1", label="N generated showers")
     ax.axhline(a["w1_train"], color="k", ls="--", label=f"the {a['n_train']} training showers")
     ax.set_xscale("log")
@@ -221,6 +241,7 @@ th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}} img{{max-width:1
     return path
 
 
+@_styled
 def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, bytes]:
     """Moment histograms, mean +- std profiles of every moment versus every parameter, average responses."""
     from hepfastsim.validation.tpc import MOMENT_NAMES, cluster_moments, profile_variables, trend
@@ -228,7 +249,7 @@ def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, by
     figs: dict[str, bytes] = {}
     mr, mg = cluster_moments(ref.responses), cluster_moments(gen.responses)
     seps = metrics.get("separation_power", {})
-    fig = plt.figure(figsize=(18, 12))
+    fig = Figure(figsize=(18, 12))
     gs = fig.add_gridspec(4, 3, height_ratios=[3, 1, 3, 1], hspace=0.35)
     for k, name in enumerate(MOMENT_NAMES):
         r, c = divmod(k, 3)
@@ -237,7 +258,7 @@ def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, by
     figs["tpc_moments.png"] = _png(fig)
     vr, vg = profile_variables(ref), profile_variables(gen)
     vars_ = [v for v in vr if np.ptp(vr[v]) > 1e-9]
-    fig, axes = plt.subplots(len(MOMENT_NAMES) - 1, len(vars_), figsize=(4.2 * len(vars_), 3.4 * (len(MOMENT_NAMES) - 1)),
+    fig, axes = _subplots(len(MOMENT_NAMES) - 1, len(vars_), figsize=(4.2 * len(vars_), 3.4 * (len(MOMENT_NAMES) - 1)),
                              squeeze=False)
     for j, var in enumerate(vars_):
         edges = np.linspace(min(vr[var].min(), vg[var].min()), max(vr[var].max(), vg[var].max()), 20)
@@ -256,7 +277,7 @@ def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, by
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"mean ± std profiles (band: mean ± error; dashed: mean ± std); chi2 = {metrics.get('chi2', float('nan')):.1f}")
     figs["tpc_profiles.png"] = _png(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     for ax, d, lab in ((axes[0], ref, "reference"), (axes[1], gen, "generated")):
         im = ax.imshow(np.log10(1 + d.responses.mean(0)), aspect="auto", origin="lower", cmap="viridis")
         ax.set_title(f"{lab}: mean log10(1 + amplitude)", fontsize=11)

@@ -1,0 +1,108 @@
+"""Issue 18: defects found in review and under bad input, each with a test that fails before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hepfastsim.cli import app
+from hepfastsim.errors import HepFastSimError
+
+runner = CliRunner()
+
+
+def test_calibration_with_a_few_discrete_energies():
+    """--energies 1000,10000,100000: equal-population energy bins coincide; every calibration bin must hold
+    events (an empty one raised IndexError after the whole training)."""
+    from hepfastsim.models.calibration import QuantileCalibration, occupied_edges
+
+    rng = np.random.default_rng(0)
+    key = np.repeat([0.0, 1.0, 2.0], 300)
+    u = rng.normal(size=(900, 4))
+    cal = QuantileCalibration.fit(u, u + 0.1, key[:, None], n_bins=8)
+    edges = occupied_edges(key, 8)
+    assert len(edges) == 2 and cal.table.shape[0] == 3
+    which = np.searchsorted(edges, key, side="right")
+    assert np.all(np.bincount(which, minlength=3) > 0)
+    out = cal(torch.from_numpy(u).float(), torch.from_numpy(key[:, None]).float())
+    assert torch.isfinite(out).all()
+
+
+def test_checkpoint_cannot_run_code(tmp_path):
+    """A crafted .pt whose unpickling calls os.system is refused with a one-line error and runs nothing."""
+    from hepfastsim.models.base import read_checkpoint
+
+    import os
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "hepfastsim-checkpoint-1", "x": Payload()}, bad)
+    with pytest.raises(HepFastSimError, match="must not be able to run code"):
+        read_checkpoint(bad)
+    assert not marker.exists()
+    result = runner.invoke(app, ["generate", "--model", str(bad), "--energies", "1000", "--n", "2",
+                                 "--out", str(tmp_path / "g.h5")])
+    assert result.exit_code == 2 and not marker.exists()
+
+
+def test_report_import_and_figures_leave_matplotlib_alone():
+    """Importing the report (and drawing) changes neither the backend nor the user's rcParams (notebooks)."""
+    code = (
+        "import matplotlib; matplotlib.use('svg'); rc = dict(matplotlib.rcParams); "
+        "import hepfastsim.validation.report as r, numpy as np; "
+        "from hepfastsim.data.calo_io import ShowerDataset; from hepfastsim.geometry.binning import get_binning; "
+        "b = get_binning('demo'); rng = np.random.default_rng(0); "
+        "d = ShowerDataset(np.full(40, 1000.0), rng.exponential(1.0, (40, b.n_voxels)).astype('float32')); "
+        "r.make_figures(d, d, b, {}); "
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+        "changed = [k for k in rc if str(rc[k]) != str(matplotlib.rcParams[k])]; assert not changed, changed"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_library_code_leaves_torch_global_rng_alone():
+    from hepfastsim.validation.metrics import classifier_auc
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(120, 3)), rng.normal(size=(120, 3))
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    classifier_auc(a, b, epochs=1, seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_info_streams_the_file_and_refuses_a_mismatch(tmp_path, fullsim_demo):
+    good = tmp_path / "good.h5"
+    fullsim_demo.simulate_to_file(good, 4, "2000", "e-", chunk=4, progress=False)
+    result = runner.invoke(app, ["info", str(good)])
+    assert result.exit_code == 0 and "E_tot/E_inc:" in result.output
+    assert "attr engine: builtin" in result.output and "attr sampling_fraction: 0.033" in result.output
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f["incident_energies"] = np.full((4, 1), 1000.0)
+        f["showers"] = np.zeros((5, 576))
+    result = runner.invoke(app, ["info", str(bad)])
+    assert result.exit_code == 2 and "4 incident energies but 5 showers" in result.output
+
+
+def test_named_binning_on_the_command_line(tmp_path):
+    out = tmp_path / "ds2.h5"
+    result = runner.invoke(app, ["simulate", "--out", str(out), "--n", "3", "--energies", "1000", "--binning", "ds2",
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["info", str(out)])
+    assert "6480" in result.output and "binning_dataset_2" in result.output
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x.h5"), "--n", "3", "--binning", "dataset2"])
+    assert result.exit_code == 2 and "unknown binning" in result.output
