@@ -106,3 +106,35 @@ def test_named_binning_on_the_command_line(tmp_path):
     assert "6480" in result.output and "binning_dataset_2" in result.output
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x.h5"), "--n", "3", "--binning", "dataset2"])
     assert result.exit_code == 2 and "unknown binning" in result.output
+
+
+def test_overwrite_keeps_the_old_file_until_the_new_one_is_complete(tmp_path, fullsim_demo):
+    p = tmp_path / "sim.h5"
+    fullsim_demo.simulate_to_file(p, 4, "2000", "e-", seed=1, chunk=4, progress=False)
+    before = p.read_bytes()
+    for bad in ({"particle": "muon+"}, {"chunk": 0}, {"seed": -1}, {"energy_spec": "log:5:1"}):
+        kw = {"particle": "e-", "chunk": 4, "seed": 1, "energy_spec": "2000"} | bad
+        with pytest.raises(HepFastSimError):
+            fullsim_demo.simulate_to_file(p, 4, kw.pop("energy_spec"), kw.pop("particle"), overwrite=True,
+                                          progress=False, **kw)
+        assert p.read_bytes() == before
+        with pytest.raises(HepFastSimError):  # and a failed check creates no file that would block the rerun
+            kw2 = {"particle": "e-", "chunk": 4, "seed": 1, "energy_spec": "2000"} | bad
+            fullsim_demo.simulate_to_file(tmp_path / "new.h5", 4, kw2.pop("energy_spec"), kw2.pop("particle"),
+                                          progress=False, **kw2)
+        assert not (tmp_path / "new.h5").exists()
+    fullsim_demo.simulate_to_file(p, 4, "3000", "gamma", seed=2, chunk=4, overwrite=True, progress=False)
+    from hepfastsim.data.calo_io import read_showers
+
+    assert np.all(read_showers(p).energies == 3000.0)
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_resume_refuses_other_run_parameters(tmp_path, fullsim_demo):
+    p = tmp_path / "sim.h5"
+    fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=1, chunk=4, chunks=range(1), progress=False)
+    with pytest.raises(HepFastSimError, match="seed 1 in the file, 2 now"):
+        fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=2, chunk=4, resume=True, progress=False)
+    with pytest.raises(HepFastSimError, match="particle 'e-' in the file, 'gamma' now"):
+        fullsim_demo.simulate_to_file(p, 8, "2000", "gamma", seed=1, chunk=4, resume=True, progress=False)
+    fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=1, chunk=4, resume=True, progress=False)

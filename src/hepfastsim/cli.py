@@ -23,7 +23,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 
 
 def friendly(fn):
-    """Turn HepFastSimError into a one-line message and exit code 2."""
+    """One line and exit code 2 for what a user's input can cause: our own errors, file-system errors (missing,
+    permission, disk full), and any library exception raised while reading a user's file; Ctrl-C exits 130
+    without a traceback. HEPFASTSIM_DEBUG=1 shows the traceback of an unexpected exception."""
 
     @wraps(fn)
     def wrapper(*a, **kw):
@@ -31,6 +33,21 @@ def friendly(fn):
             return fn(*a, **kw)
         except HepFastSimError as exc:
             typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130)
+        except OSError as exc:
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            raise typer.Exit(2)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence of a command-line tool
+            import os
+
+            if os.environ.get("HEPFASTSIM_DEBUG"):
+                raise
+            typer.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (if the input is "
+                       "valid, please report this with the command; HEPFASTSIM_DEBUG=1 shows the traceback)", err=True)
             raise typer.Exit(2)
 
     return wrapper
@@ -101,20 +118,20 @@ def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning X
 @friendly
 def simulate(
     out: Path = typer.Option(..., help="output HDF5 (CaloChallenge format)"),
-    n: int = typer.Option(1000, help="number of showers"),
+    n: int = typer.Option(1000, min=1, help="number of showers"),
     energies: str = typer.Option("log:1000:100000", help="MeV: 'E', 'E1,E2', 'uniform:LO:HI' or 'log:LO:HI'"),
     particle: str = typer.Option("e-", help="e-, e+ or gamma (hadrons with --engine geant4 and its data sets)"),
     binning: str = typer.Option("demo", help="readout: demo, ds1-photons, ds1-pions, ds2, ds3 or a CaloChallenge binning XML"),
     engine: str = typer.Option("builtin", help="builtin (numba EM Monte Carlo) or geant4 (geant4_pybind)"),
     physics: str = typer.Option("auto", help="geant4: auto (FTFP_BERT with data sets, else data-free-em), FTFP_BERT, data-free-em"),
     detector: Optional[Path] = typer.Option(None, help="detector YAML (default: CaloChallenge dataset-2 W/Si stack)"),
-    theta_deg: float = typer.Option(0.0, help="incident polar angle, degrees"),
-    phi_deg: float = typer.Option(0.0, help="incident azimuth, degrees"),
-    seed: int = 0,
-    chunk: int = typer.Option(1000, help="showers per written chunk"),
+    theta_deg: float = typer.Option(0.0, min=0.0, max=89.9, help="incident polar angle, degrees"),
+    phi_deg: float = typer.Option(0.0, min=-360.0, max=360.0, help="incident azimuth, degrees"),
+    seed: int = typer.Option(0, min=0),
+    chunk: int = typer.Option(1000, min=1, help="showers per written chunk"),
     resume: bool = typer.Option(False, help="continue an interrupted file"),
     policy: Optional[Path] = typer.Option(None, help="routing YAML: fast model or full simulation per particle/energy/angle"),
-    shards: int = typer.Option(1, help="> 1: simulate in parallel with Dask into OUT/shard_NNNN.h5 (read as one dataset)"),
+    shards: int = typer.Option(1, min=1, help="> 1: simulate in parallel with Dask into OUT/shard_NNNN.h5 (read as one dataset)"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a local cluster of --shards processes)"),
     overwrite: bool = False,
     quiet: bool = False,
@@ -127,6 +144,11 @@ def simulate(
     if shards > 1 or scheduler:
         from hepfastsim.fullsim.distributed import simulate_sharded
 
+        from hepfastsim.data.calo_io import particle_pdg
+        from hepfastsim.fullsim.simulate import sample_energies
+
+        sample_energies(energies, 1, np.random.default_rng(0))  # bad arguments fail before any shard is deleted
+        particle_pdg(particle)
         if out.exists() and any(out.glob("shard_*.h5")) and not (resume or overwrite):
             raise HepFastSimError(f"{out} already holds shards; pass --resume to continue them or --overwrite")
         if overwrite and not resume:
@@ -187,10 +209,10 @@ def train(
     config: Optional[Path] = typer.Option(None, help="YAML with model options (hidden, layers, lr, epochs, ...)"),
     binning: Optional[str] = None,
     task: str = typer.Option("calo", help="calo or tpc (TPC: trains on the fixed 'train' split, early-stops on 'val')"),
-    epochs: Optional[int] = None,
-    val_fraction: float = typer.Option(0.15, help="calo: validation fraction for early stopping"),
+    epochs: Optional[int] = typer.Option(None, min=1, help="epochs (default: the config's)"),
+    val_fraction: float = typer.Option(0.15, min=0.0, max=0.9, help="calo: validation fraction for early stopping"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training"),
-    seed: int = 0,
+    seed: int = typer.Option(0, min=0),
     resume: bool = typer.Option(False, help="continue training from --out"),
     log_csv: Optional[Path] = typer.Option(None, help="loss log CSV"),
     tensorboard: Optional[Path] = typer.Option(None, help="folder for TensorBoard event files (neural families)"),
@@ -245,12 +267,12 @@ def generate(
     energies: Optional[str] = typer.Option(None, help="MeV spec as in simulate"),
     like: Optional[Path] = typer.Option(None, help="take the conditions of this file (incident energies; TPC track parameters)"),
     split: str = typer.Option("all", help="TPC --like file: all, train, val or test part of the fixed split"),
-    per_event: int = typer.Option(1, help="responses per condition row of --like"),
-    n: int = 10000,
-    batch_size: int = 10000,
+    per_event: int = typer.Option(1, min=1, help="responses per condition row of --like"),
+    n: int = typer.Option(10000, min=1),
+    batch_size: int = typer.Option(10000, min=1),
     backend: str = typer.Option("torch", help="torch or onnxruntime"),
     onnx: Optional[Path] = typer.Option(None, help="ONNX file for --backend onnxruntime (default: model with .onnx)"),
-    seed: int = 0,
+    seed: int = typer.Option(0, min=0),
     overwrite: bool = False,
 ) -> None:
     """Generate responses with a trained model and write them (CaloChallenge HDF5 for calo models)."""
@@ -315,13 +337,13 @@ def evaluate(
     binning: Optional[str] = None,
     task: str = typer.Option("calo", help="calo or tpc"),
     split: str = typer.Option("all", help="TPC reference: all, train, val or test part of the fixed split"),
-    runs: int = typer.Option(1, help="classifier trainings (mean and std of AUC)"),
-    epochs: int = 30,
+    runs: int = typer.Option(1, min=1, help="classifier trainings (mean and std of AUC)"),
+    epochs: int = typer.Option(30, min=1),
     max_events: Optional[int] = None,
     fast: bool = typer.Option(False, help="skip diversity, support and coverage checks"),
     train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV left out of training: adds metrics at that energy"),
-    seed: int = 0,
+    seed: int = typer.Option(0, min=0),
     overwrite: bool = False,
 ) -> None:
     """Compare generated responses with a reference: metrics.json + report.html with figures."""
@@ -369,7 +391,7 @@ def benchmark(
     model: Path = typer.Option(..., help="checkpoint"),
     fullsim: bool = typer.Option(False, help="also time the built-in full simulation at the same energies"),
     energies: str = typer.Option("1000,10000,100000", help="MeV, comma separated"),
-    repeats: int = 5,
+    repeats: int = typer.Option(5, min=1),
     onnx: Optional[Path] = typer.Option(None, help="also time this ONNX export with onnxruntime"),
     like: Optional[Path] = typer.Option(None, help="TPC model: take the track parameters of this digits file"),
     out: Optional[Path] = typer.Option(None, help="write the results as JSON"),
@@ -446,7 +468,7 @@ def demo(
     minutes: float = typer.Option(6.0, help="training time budget"),
     n_train: int = 30000,
     n_test: int = 10000,
-    seed: int = 0,
+    seed: int = typer.Option(0, min=0),
 ) -> None:
     """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark."""
     from hepfastsim.demo import run_demo

@@ -10,6 +10,7 @@ all cores); ``hepfastsim.fullsim.geant4.Geant4Sim`` runs Geant4.
 
 from __future__ import annotations
 
+import os
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -67,6 +68,24 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     if np.any(values <= 0) or not np.all(np.isfinite(values)):
         raise HepFastSimError(f"incident energies must be positive and finite (MeV), got {spec!r}")
     return np.resize(values, n)
+
+
+RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "engine",
+            "physics", "sampling_fraction", "threshold_MeV")
+
+
+def _check_same_run(path: Path, attrs: dict) -> None:
+    """--resume continues the run stored in the file: any parameter that differs is a one-line error."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stored = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
+                  for k, v in f.attrs.items()}
+    diff = [f"{k} {stored[k]!r} in the file, {attrs[k]!r} now" for k in RUN_KEYS
+            if k in stored and k in attrs and str(stored[k]) != str(attrs[k])]
+    if diff:
+        raise HepFastSimError(f"{path}: --resume with other run parameters ({'; '.join(diff)}); use the file's or "
+                              "write a new file")
 
 
 def check_conditions(energies: np.ndarray, particle: str | int, theta: float | np.ndarray, phi: float | np.ndarray,
@@ -162,13 +181,22 @@ class Engine(ABC):
         n_events (a shard of a distributed run; the shards in order make the single-process file).
         """
         path = Path(path)
+        # every argument is checked before any file is touched: a bad call neither deletes nor creates one
+        if chunk < 1 or n_events < 1 or seed < 0:
+            raise HepFastSimError(f"need n_events >= 1, chunk >= 1 and seed >= 0 (got {n_events}, {chunk}, {seed})")
+        check_conditions(sample_energies(energy_spec, 1, np.random.default_rng(0)), particle, theta, phi,
+                         self.particles, self.name)
         if path.exists() and not (resume or overwrite):
             raise HepFastSimError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
-        if path.exists() and overwrite and not resume:
-            path.unlink()
         attrs = {"generator": "hepfastsim.fullsim", "binning": self.binning.name, "geometry_id": self.binning.geometry_id,
                  "detector": self.detector.name, "particle": particle, "energy_spec": energy_spec, "seed": seed,
-                 **self.attrs()}
+                 "theta": float(theta), "phi": float(phi), "chunk": chunk, **self.attrs()}
+        if resume and path.exists() and path.stat().st_size > 0:
+            _check_same_run(path, attrs)
+        target = path
+        if path.exists() and overwrite and not resume:  # the old file stays until the new one is complete
+            path = path.with_name(f".{path.name}.overwrite.tmp")
+            path.unlink(missing_ok=True)
         writer = ShowerWriter(path, self.binning.n_voxels, append=resume, attrs=attrs, extras=("particle", "theta", "phi"))
         done = len(writer)
         all_chunks = range((n_events + chunk - 1) // chunk)
@@ -194,6 +222,8 @@ class Engine(ABC):
             bar.close()
         finally:
             writer.close()
+        if target != path:
+            os.replace(path, target)
         return {"events": total, "seconds": t_sim, "simulated_GeV": e_sum / 1000.0}
 
 
