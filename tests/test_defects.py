@@ -138,3 +138,26 @@ def test_resume_refuses_other_run_parameters(tmp_path, fullsim_demo):
     with pytest.raises(HepFastSimError, match="particle 'e-' in the file, 'gamma' now"):
         fullsim_demo.simulate_to_file(p, 8, "2000", "gamma", seed=1, chunk=4, resume=True, progress=False)
     fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=1, chunk=4, resume=True, progress=False)
+
+
+def test_detector_yaml_is_schema_checked(tmp_path):
+    """The docstring's example builds 84 layers (it built 2 before); unknown keys and bad values are errors."""
+    from hepfastsim.geometry.detector import load_detector
+
+    good = tmp_path / "calo.yaml"
+    good.write_text("name: my_calo\nsampling_fraction: 0.05\nlayers:\n  - {material: Pb, thickness_mm: 10.0}\n"
+                    "  - repeat: 40\n    layers:\n      - {material: Pb, thickness_mm: 2.0}\n"
+                    "      - {material: Scintillator, thickness_mm: 4.0, sensitive: true}\n"
+                    "  - {material: Fe, thickness_mm: 20.0, repeat: 3}\n")
+    d = load_detector(good)
+    assert (len(d.layers), d.n_sensitive, d.depth_mm, d.sampling_fraction) == (84, 40, 310.0, 0.05)
+    for text, message in (("layers:\n  - {material: Pb, thickness_mm: 2.0, sensitve: true}\n", "layers.0.sensitve"),
+                          ("layers:\n  - {material: Pb, thickness_mm: -2.0}\n", "layers.0.thickness_mm"),
+                          ("period: 2\nlayers:\n  - {material: Pb, thickness_mm: 2.0}\n", "period"),
+                          ("layers:\n  - {material: Kryptonite, thickness_mm: 2.0}\n", "Kryptonite"),
+                          ("sampling_fraction: 2\nlayers:\n  - {material: Pb, thickness_mm: 2.0}\n", "sampling_fraction"),
+                          ("layers: [\n", "not valid YAML")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(HepFastSimError, match=message):
+            load_detector(bad)

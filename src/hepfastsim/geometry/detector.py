@@ -1,15 +1,20 @@
 """Planar sampling calorimeter: a stack of layers along z, transversely infinite.
 
 The default is the CaloChallenge dataset-2 calorimeter: 90 x (1.4 mm W + 0.3 mm Si),
-energy scored in Si only. A YAML file can describe any other stack::
+energy scored in Si only. A YAML file can describe any other stack, from the front face::
 
     name: my_calo
     sampling_fraction: 0.05      # stored energy = active deposit / sampling_fraction (default 1: raw deposit)
     layers:
-      - {material: Pb, thickness_mm: 2.0, repeat: 40, sensitive: false}
-      - {material: Scintillator, thickness_mm: 4.0, sensitive: true}
+      - {material: Pb, thickness_mm: 10.0}                 # one passive layer
+      - repeat: 40                                         # a group of layers, repeated
+        layers:
+          - {material: Pb, thickness_mm: 2.0}
+          - {material: Scintillator, thickness_mm: 4.0, sensitive: true}
+      - {material: Fe, thickness_mm: 20.0, repeat: 3}      # one layer, repeated
 
-(``repeat`` on consecutive entries repeats the whole group of entries given in ``period``).
+The file is checked against a schema: an unknown key, a wrong type or a non-positive thickness is a
+one-line error naming it.
 Readout layers group consecutive sensitive layers: with 90 Si layers and a 45-layer
 binning each readout layer sums 2 Si layers, with a 9-layer binning 10.
 """
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.materials import E_S, Material, get_material
@@ -126,31 +133,57 @@ def calochallenge_ds2() -> Detector:
     ), DS2_SAMPLING_FRACTION)
 
 
+class _LayerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    material: str
+    thickness_mm: float = Field(gt=0)
+    sensitive: bool = False
+    repeat: int = Field(1, ge=1)
+
+
+class _GroupSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    repeat: int = Field(ge=1)
+    layers: list[Union[_LayerSpec, "_GroupSpec"]] = Field(min_length=1)
+
+
+class _DetectorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    sampling_fraction: float = Field(1.0, gt=0, le=1)
+    layers: list[Union[_LayerSpec, _GroupSpec]] = Field(min_length=1)
+
+
+def _expand(entries: list) -> list[Layer]:
+    out: list[Layer] = []
+    for e in entries:
+        if isinstance(e, _LayerSpec):
+            out += [Layer(get_material(e.material).name, e.thickness_mm, e.sensitive)] * e.repeat
+        else:
+            out += _expand(e.layers) * e.repeat
+    return out
+
+
 def load_detector(path: str | Path | None) -> Detector:
-    """Detector from YAML, or the dataset-2 calorimeter when path is None or 'calochallenge_ds2'."""
+    """Detector from YAML (schema-checked), or the dataset-2 calorimeter when path is None or 'calochallenge_ds2'."""
     if path is None or str(path) == "calochallenge_ds2":
         return calochallenge_ds2()
     path = Path(path)
     if not path.exists():
         raise HepFastSimError(f"detector file not found: {path}")
-    cfg = yaml.safe_load(path.read_text())
-    if not isinstance(cfg, dict) or "layers" not in cfg:
-        raise HepFastSimError(f"{path}: detector YAML needs a 'layers' list")
-    period = int(cfg.get("period", len(cfg["layers"])))
-    repeat = int(cfg.get("repeat", 1))
-    group = []
-    for entry in cfg["layers"]:
-        try:
-            mat = get_material(entry["material"]).name
-            t = float(entry["thickness_mm"])
-        except KeyError as exc:
-            raise HepFastSimError(f"{path}: layer entry {entry} misses {exc}") from None
-        if t <= 0:
-            raise HepFastSimError(f"{path}: layer thickness must be positive, got {t}")
-        group.append(Layer(mat, t, bool(entry.get("sensitive", False))))
-    if period != len(group):
-        raise HepFastSimError(f"{path}: period {period} must equal the number of layer entries {len(group)}")
-    sf = float(cfg.get("sampling_fraction", 1.0))
-    if not 0 < sf <= 1:
-        raise HepFastSimError(f"{path}: sampling_fraction must be in (0, 1], got {sf}")
-    return Detector(str(cfg.get("name", path.stem)), tuple(group * repeat), sf)
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise HepFastSimError(f"{path}: not valid YAML ({type(exc).__name__})") from None
+    try:
+        spec = _DetectorSpec.model_validate(cfg)
+    except ValidationError as exc:
+        raise HepFastSimError(f"{path}: {one_line(exc)}") from None
+    return Detector(spec.name or path.stem, tuple(_expand(spec.layers)), spec.sampling_fraction)
+
+
+def one_line(exc: ValidationError) -> str:
+    """The first problem of a pydantic validation error as 'key.path: message' (union member names dropped)."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("_LayerSpec", "_GroupSpec")))
+    return f"{where or 'file'}: {err['msg']}"
