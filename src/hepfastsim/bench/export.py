@@ -1,14 +1,16 @@
 """ONNX export of every family and an onnxruntime sampler.
 
-The exported graph maps (standardised conditions, latent noise) -> preprocessed responses (for the
-binned shower library: the scaled library shower, the bank of showers stored in the graph);
-for flow matching it contains the fixed-step ODE sampler. Pre- and post-processing are
-numpy (the same ``ResponseTransform`` as PyTorch), so PyTorch and onnxruntime agree given the
-same latent inputs. ``quantize`` applies onnxruntime's dynamic INT8 quantisation.
+The exported graph maps (standardised conditions, latent noise) -> the response in physical units (MeV,
+float32): the family's decoder (for flow matching the fixed-step ODE sampler), the calibration and the inverse
+preprocessing are all in the graph, so a C++ framework only standardises the conditions (constants in the
+file's metadata) and draws the latent noise. For the binned shower library the graph holds the bank of
+showers and the bin lookup. Export traces a CPU copy of the model, whatever device it was loaded on.
+``quantize`` applies onnxruntime's dynamic INT8 quantisation.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -21,16 +23,29 @@ from hepfastsim.models.base import Generator
 
 
 def torch_from_latent(model: Generator, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """PyTorch output of the exportable graph for given latent inputs (physical units), for parity checks."""
+    """The PyTorch responses (MeV) for given latent inputs, for parity checks: the family's decoder and calibration
+    in PyTorch followed by the numpy inverse preprocessing that ``Generator.sample`` applies (the library: its
+    graph, which is its PyTorch sampler)."""
     c = model._check_conditions(conditions)
+    graph = _cpu_graph(model)
+    ct, zt = torch.from_numpy(model.c_tf.forward(c)), torch.from_numpy(z.astype(np.float32))
     with torch.no_grad():
-        out = model.onnx_graph().eval()(torch.from_numpy(model.c_tf.forward(c)), torch.from_numpy(z.astype(np.float32))).numpy()
-    return model.from_graph_output(out, c)
+        if not hasattr(graph, "preprocessed"):
+            return graph(ct, zt).numpy()
+        return model.x_tf.inverse(graph.preprocessed(ct, zt).numpy(), model._scale(c))
+
+
+def _cpu_graph(model: Generator) -> torch.nn.Module:
+    """The model's exportable graph on the CPU (a copy when the model lives on a GPU), in eval mode."""
+    graph = model.onnx_graph().eval()   # refuses families without one
+    if any(t.device.type != "cpu" for t in [*graph.parameters(), *graph.buffers()]):
+        graph = copy.deepcopy(graph).cpu()
+    return graph
 
 
 def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
     """Write model.onnx with inputs 'conditions' (B, C) standardised and 'latent' (B, Z); output 'response'."""
-    graph = model.onnx_graph().eval()   # refuses families without one, before anything is written
+    graph = _cpu_graph(model)   # refuses families without one, before anything is written
     path = Path(path)
     c = torch.zeros(2, model.c_tf.n_out)
     z = torch.zeros(2, model.latent_dim())
@@ -54,7 +69,7 @@ def _add_metadata(path: Path, model: Generator) -> None:
     meta = {"family": model.family, "geometry_id": model.spec.geometry_id, "geometry_name": model.spec.geometry_name,
             "conditions": list(model.spec.condition_names), "latent_dim": model.latent_dim(),
             "condition_transform": model.c_tf.state(), "response_transform": model.x_tf.state(),
-            "output": "MeV" if type(model).from_graph_output is not Generator.from_graph_output else "preprocessed"}
+            "output": "MeV"}
     entry = proto.metadata_props.add()
     entry.key, entry.value = "hepfastsim", json.dumps(meta, default=lambda v: v.tolist())  # numpy arrays and scalars
     onnx.save(proto, str(path))
@@ -84,8 +99,7 @@ class OnnxSampler:
 
     def run_latent(self, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
         c = self.model._check_conditions(conditions)
-        u = self.session.run(["response"], {"conditions": self.model.c_tf.forward(c), "latent": z.astype(np.float32)})[0]
-        return self.model.from_graph_output(u, c)
+        return self.session.run(["response"], {"conditions": self.model.c_tf.forward(c), "latent": z.astype(np.float32)})[0]
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         c = np.asarray(conditions, np.float64).reshape(len(conditions), -1)

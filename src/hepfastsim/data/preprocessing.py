@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 
 LOGIT_ALPHA = 1e-6
@@ -183,3 +184,50 @@ class ConditionTransform:
     def from_state(cls, s: dict) -> "ConditionTransform":
         return cls(tuple(bool(v) for v in s["log_columns"]), np.asarray(s["mean"]), np.asarray(s["std"]), tuple(s["names"]),
                    tuple(bool(v) for v in s.get("fraction_columns", ())))
+
+
+class InverseResponse(torch.nn.Module):
+    """``ResponseTransform.inverse`` as a torch module, fed with the standardised conditions the networks see:
+    the physical scale (the incident energy) is rebuilt from them. Exported graphs end with it, so every
+    family's ONNX output is the response in physical units (MeV), float32."""
+
+    def __init__(self, x_tf: ResponseTransform, c_tf: ConditionTransform, scale_column: int | None):
+        super().__init__()
+        f32 = lambda a: torch.as_tensor(np.asarray(a, np.float64), dtype=torch.float32)
+        self.register_buffer("mean", f32(x_tf.mean))
+        self.register_buffer("std", f32(x_tf.std))
+        cap = np.full(len(x_tf.mean), np.inf) if x_tf.u_max is None else np.asarray(x_tf.u_max) + 1.0
+        self.register_buffer("u_cap", f32(cap))
+        self.eps, self.threshold, self.groups = float(x_tf.eps), float(x_tf.threshold), tuple(x_tf.groups)
+        self.col = scale_column
+        self.log_scale = scale_column is not None and scale_column < len(c_tf.log_columns) and c_tf.log_columns[scale_column]
+        self.c_mean = 0.0 if scale_column is None else float(c_tf.mean[scale_column])
+        self.c_std = 1.0 if scale_column is None else float(c_tf.std[scale_column])
+
+    def scale(self, c: torch.Tensor) -> torch.Tensor:
+        if self.col is None:
+            return torch.ones(len(c), device=c.device)
+        v = c[:, self.col] * self.c_std + self.c_mean
+        return torch.exp(v) if self.log_scale else v
+
+    def forward(self, u: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        scale = self.scale(c)[:, None]
+        u = torch.minimum(u, self.u_cap)
+        d = len(self.mean) - len(self.groups)
+        x = torch.clamp(torch.exp(u[:, :d] * self.std[:d] + self.mean[:d]) - self.eps, min=0.0) * scale
+        zero = torch.zeros_like(x)
+        if self.groups:
+            v = u[:, d:] * self.std[d:] + self.mean[d:]
+            remaining = torch.clamp(torch.exp(v[:, 0]) - self.eps, min=0.0)
+            f = torch.clamp((torch.sigmoid(v[:, 1:]) - LOGIT_ALPHA) / (1 - 2 * LOGIT_ALPHA), 0.0, 1.0)
+            x = torch.where(x < self.threshold, zero, x)  # below threshold carries no energy, before rescaling
+            pieces, end = [], 0
+            for j, (a, b) in enumerate(self.groups):
+                target = (f[:, j] * remaining if j < len(self.groups) - 1 else remaining)[:, None] * scale
+                remaining = remaining - f[:, j] * remaining if j < len(self.groups) - 1 else remaining
+                s = x[:, a:b].sum(1, keepdim=True)
+                pieces += [x[:, end:a], x[:, a:b] * torch.where(s > 0, target / torch.where(s > 0, s, 1.0), 0.0 * s)]
+                end = b
+            x = torch.cat(pieces + [x[:, end:]], 1)
+            zero = torch.zeros_like(x)
+        return torch.where(x < self.threshold, zero, x)

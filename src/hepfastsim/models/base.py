@@ -25,7 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from hepfastsim import __version__
-from hepfastsim.data.preprocessing import ConditionTransform, ResponseTransform
+from hepfastsim.data.preprocessing import ConditionTransform, InverseResponse, ResponseTransform
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.rng import fresh_seed, isolated_torch_rng
 from hepfastsim.fileio import atomic_output
@@ -165,9 +165,6 @@ class Generator(abc.ABC):
         """Size of the standard-normal latent vector of one response."""
         raise HepFastSimError(f"model family {self.family!r} has no latent vector")
 
-    def from_graph_output(self, out: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """Physical responses from the exported graph's output for physical conditions c (default: inverse preprocessing)."""
-        return self.x_tf.inverse(out, self._scale(c))
 
     def _extra_state(self) -> dict:
         return {}
@@ -663,13 +660,19 @@ class TorchGenerator(Generator):
 
 
 class _Decoder(torch.nn.Module):
-    """(standardised conditions, latent) -> preprocessed responses with the EMA weights: the family's ``decode``."""
+    """(standardised conditions, latent) -> responses in physical units (MeV) with the EMA weights: the family's
+    ``decode``, the calibration and the inverse preprocessing, all in the graph."""
 
     def __init__(self, model: TorchGenerator):
         super().__init__()
         self.model = model
         self.net = model.ema.module
+        self.calibration = model.calibration
+        self.inverse = InverseResponse(model.x_tf, model.c_tf, model.spec.scale_column)
+
+    def preprocessed(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        u = self.model.decode(self.net, c, z)
+        return u if self.calibration is None else self.calibration(u, c)
 
     def forward(self, c: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        u = self.model.decode(self.net, c, z)
-        return u if self.model.calibration is None else self.model.calibration(u, c)
+        return self.inverse(self.preprocessed(c, z), c)

@@ -90,9 +90,6 @@ class ShowerLibrary(Generator):
                                   "not the k-nearest-neighbour form")
         return _LibraryGraph(self)
 
-    def from_graph_output(self, out: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(out, np.float32)   # the graph already scales and applies the threshold
-
     def _extra_state(self) -> dict:
         return {"x_lib": self.x_lib, "c_lib": self.c_lib, "edges": self.edges}
 
