@@ -185,3 +185,23 @@ def test_named_binnings_are_shipped():
     assert get_binning("ds1-pions").n_voxels == 533
     with pytest.raises(HepFastSimError, match="unknown binning 'dataset-2'"):
         get_binning("dataset-2")
+
+
+def test_tables_match_geant4(fullsim_demo):
+    """The built-in tables against Geant4 11.4 (values read with G4EmCalculator on this stack, 1/mm and MeV/mm):
+    pair production, Compton and photo-absorption per volume, restricted collision loss (0.5 MeV delta cut)."""
+    t = fullsim_demo.tables
+    at = lambda tab, e: float(np.exp(np.interp(np.log(e), np.log(t.grid), np.log(np.maximum(tab, 1e-300)))))
+    w, si = 0, 1
+    geant4 = [  # (table, material, energy MeV, Geant4 value)
+        (t.mu_pair, w, 3.0, 0.02043), (t.mu_pair, w, 10.0, 0.06777), (t.mu_pair, si, 10.0, 0.002169),
+        (t.mu_compton, w, 0.02, 0.1375), (t.mu_compton, w, 1.0, 0.09961), (t.mu_compton, si, 0.1, 0.03331),
+        (t.mu_photo, w, 0.1, 8.011), (t.mu_photo, w, 1.0, 0.02449), (t.mu_photo, si, 0.02, 0.9407),
+    ]
+    for tab, m, e, ref in geant4:
+        assert at(tab[m], e) == pytest.approx(ref, rel=0.02), (m, e)
+    from hepfastsim.fullsim.physics import restricted_collision_dedx
+    from hepfastsim.geometry.materials import get_material
+
+    for name, e, ref in (("W", 1.0, 1.9621), ("W", 10.0, 2.0036), ("Si", 1.0, 0.3524), ("Si", 10.0, 0.3478)):
+        assert restricted_collision_dedx(get_material(name), np.array([e]), 0.5, False)[0] == pytest.approx(ref, rel=0.005)

@@ -14,15 +14,19 @@ kinetic energy (1 keV - 1 TeV) for the compiled transport in ``transport.py``:
   GEANT3/Geant4 (Storm-Israel type polynomials in ln(k/m) for pairs, with the (k - 2m)^2
   fall-off below 1.5 MeV; Klein-Nishina with the low-energy binding suppression below 15 keV
   for Compton), which reproduce Geant4's G4BetheHeitler / G4KleinNishinaCompton cross
-  sections; photo-absorption parametrised as
-  sigma ~ Z^4.5 E^-2.5 with a K edge (normalised to W at 100 keV; +-30 % vs XCOM).
+  sections;
+* photo-absorption: Geant4's Sandia parametrisation tabulated per element
+  (``data/photo_per_atom.json``, made by ``python -m hepfastsim.fullsim.geant4.tabulate``).
 
 Units: energies MeV, lengths mm, cross sections as inverse mean free paths (1/mm).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 from numba import njit
@@ -171,8 +175,19 @@ def compton_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     return np.where(k < t0, sigma * np.exp(-y * (c1 + c2 * y)), sigma) * 1e-24
 
 
+@lru_cache(maxsize=1)
+def _photo_table() -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Geant4's photo-absorption cross sections per atom (``data/photo_per_atom.json``): log energies, log sigma."""
+    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / "photo_per_atom.json").read_text())
+    return np.log(doc["energies_MeV"]), {int(z): np.log(np.maximum(v, 1e-300)) for z, v in doc["Z"].items()}
+
+
 def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
-    """Photo-absorption cross section per atom (cm2): Z^4.5 E^-2.5 scaling with a K edge (jump 4)."""
+    """Photo-absorption cross section per atom (cm2) at photon energy k (MeV): Geant4's Sandia parametrisation
+    tabulated per element (log-log interpolation); elements outside the table: Z^4.5 E^-2.5 with a K edge."""
+    log_e, table = _photo_table()
+    if int(z) in table:
+        return np.exp(np.interp(np.log(k), log_e, table[int(z)]))
     e_k = 13.6e-6 * (z - 1) ** 2
     sigma = PHOTO_W_100KEV_BARN * 1e-24 * (z / 74.0) ** 4.5 * (k / 0.1) ** -2.5
     return np.where(k < e_k, sigma / 4.0, sigma)
@@ -201,7 +216,14 @@ def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.
 
 
 def density_effect(material: Material, bg: np.ndarray) -> np.ndarray:
-    """Sternheimer-Peierls general density-effect correction delta(beta*gamma)."""
+    """Density-effect correction delta(beta*gamma): Sternheimer-Berger-Seltzer's tabulated parameters where the
+    material has them (as Geant4 for NIST materials), else the general Sternheimer-Peierls formulae."""
+    x = np.log10(np.maximum(bg, 1e-12))
+    if material.sternheimer is not None:
+        c_bar, x0, x1, a, m, delta0 = material.sternheimer
+        return np.where(x >= x1, 4.6052 * x - c_bar,
+                        np.where(x >= x0, 4.6052 * x - c_bar + a * np.maximum(x1 - x, 0.0) ** m,
+                                 delta0 * 10.0 ** (2.0 * np.minimum(x - x0, 0.0))))
     hw_p = 28.816e-6 * np.sqrt(material.electron_density / N_AV_PER_CM3)  # MeV; uses rho Z/A via n_e
     c_bar = 2.0 * np.log(material.mean_excitation_eV * 1e-6 / hw_p) + 1.0
     if material.mean_excitation_eV < 100:
@@ -210,7 +232,6 @@ def density_effect(material: Material, bg: np.ndarray) -> np.ndarray:
         x1, x0 = 3.0, (0.2 if c_bar < 5.215 else 0.326 * c_bar - 1.5)
     m = 3.0
     a = (c_bar - 4.6052 * x0) / (x1 - x0) ** m
-    x = np.log10(np.maximum(bg, 1e-12))
     return np.where(x >= x1, 4.6052 * x - c_bar, np.where(x > x0, 4.6052 * x - c_bar + a * (x1 - x) ** m, 0.0))
 
 

@@ -265,8 +265,8 @@ class FullSim(Engine):
         )
         lost = out[3][:, 4]
         if np.any(lost > 0):
-            raise HepFastSimError(f"particle stack overflow in {int((lost > 0).sum())} showers "
-                                  f"({lost.max():.3g} MeV not transported): report this with the run's parameters")
+            raise HepFastSimError(f"transport failure (full particle stack or a stuck track) in {int((lost > 0).sum())} "
+                                  f"showers ({lost.max():.3g} MeV not transported): report this with the run's parameters")
         return out
 
 

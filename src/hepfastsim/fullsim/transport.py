@@ -5,7 +5,8 @@ charged particles lose energy continuously (restricted stopping power; the sub-c
 fluctuates as a sum of Rutherford 1/E^2 collisions, which gives thin layers their Landau
 tail), scatter by multiple scattering (below) and make discrete bremsstrahlung or delta
 rays above the production cuts; photons make pair production, Compton scattering or
-photo-absorption. Positrons annihilate at rest into two back-to-back 511 keV photons.
+photo-absorption (binding energy deposited locally, Sauter-Gavrila photoelectron angle).
+Positrons annihilate at rest into two back-to-back 511 keV photons.
 Steps never cross a layer boundary, so every deposit belongs to one layer. An e+- whose
 residual range cannot take it out of its layer deposits its energy there (range
 rejection); the tracking cut is only a floor.
@@ -25,7 +26,8 @@ the PDG formulae (correlation sqrt(3)/2).
 Energy bookkeeping per shower (``totals``): [deposited continuously, escaped,
 deposited below the tracking cuts, deposited in sensitive layers, energy of particles
 lost to a full particle stack]; the first three sum to the incident kinetic energy
-(+2 m_e for an incident positron); the last must be zero (the driver refuses the run).
+(+2 m_e for an incident positron); the last (a full stack, or a track stuck for MAX_STEPS steps)
+must be zero: the driver refuses the run.
 Each shower seeds numba's per-thread generator with seed + index, so results do not
 depend on the number of threads.
 """
@@ -40,6 +42,7 @@ from hepfastsim.fullsim.physics import ME, bhabha_coefficients, brems_shape, pai
 ELECTRON, POSITRON, PHOTON = 0, 1, 2
 STACK_SIZE = 4096
 MAX_TRIALS = 1000  # bound of every rejection loop
+MAX_STEPS = 1_000_000  # bound of the steps of one charged track (a real one takes at most a few thousand)
 TWOPI_RE2_MM = 2.0 * np.pi * 7.9407877e-24  # 2 pi r_e^2 in mm2
 N_RADIAL_DIAG = 200  # diagnostic radial histogram: 0.5 mm bins up to 100 mm
 RADIAL_DIAG_BIN = 0.5
@@ -135,6 +138,39 @@ def _tsai_cost(e_total: float) -> float:
         if u <= umax:
             break
     return 1.0 - 2.0 * u * u / (umax * umax)
+
+
+@njit(cache=True, inline="always")
+def _binding_energy(z: float, k: float) -> float:
+    """Binding energy (MeV) of the shell a photon of energy k is absorbed in: Moseley's K (13.6 eV (Z-1)^2)
+    when k is above it, else his L estimate (13.6 eV (Z-7.4)^2 / 4), never more than k."""
+    e_k = 13.6e-6 * (z - 1.0) ** 2
+    if k > e_k:
+        return e_k
+    return min(13.6e-6 * max(z - 7.4, 1.0) ** 2 / 4.0, k)
+
+
+@njit(cache=True, inline="always")
+def _sauter_gavrila_cost(t: float) -> float:
+    """cos theta of a K-shell photoelectron of kinetic energy t (MeV) relative to the photon (Sauter-Gavrila,
+    sampled as in EGS4 / Geant4's G4SauterGavrilaAngularDistribution; forward above 50 m_e)."""
+    tau = t / ME
+    if tau > 50.0:
+        return 1.0
+    invgamma = 1.0 / (tau + 1.0)
+    beta = np.sqrt(tau * (tau + 2.0)) * invgamma
+    b = 0.5 * tau * (tau * tau - 1.0)
+    invgamma2 = invgamma * invgamma
+    grejsup = (1.0 + b - beta * b) / invgamma2 if tau < 1.0 else (1.0 + b + beta * b) / invgamma2
+    cost = 1.0
+    for _trial in range(MAX_TRIALS):
+        rndm = 1.0 - 2.0 * np.random.random()
+        cost = (rndm + beta) / (rndm * beta + 1.0)
+        term = invgamma2 / (1.0 + beta * rndm)
+        sint2 = (1.0 - cost) * (1.0 + cost)
+        if sint2 * (1.0 + b * term) / (term * term) >= np.random.random() * grejsup:
+            break
+    return cost
 
 
 @njit(cache=True)
@@ -354,7 +390,15 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 z += s_int * uz
                 r = np.random.random() * mu_tot
                 if r < mu_ph:
-                    # photo-absorption: photoelectron with the photon energy (binding and fluorescence neglected)
+                    # photo-absorption: the shell's binding energy is deposited on the spot (no fluorescence, as
+                    # Geant4 without atomic de-excitation), the photoelectron leaves at a Sauter-Gavrila angle
+                    e_bind = _binding_energy(samp_z[m], t)
+                    below += e_bind
+                    if lsens[lay] >= 0:
+                        sens += _deposit(e_bind, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                                         r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
+                    t -= e_bind
+                    ux, uy, uz = _rotate(ux, uy, uz, _sauter_gavrila_cost(t), 2.0 * np.pi * np.random.random())
                     ptype = ELECTRON
                     break
                 elif r < mu_ph + mu_c:
@@ -426,7 +470,13 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
         # ---------------- electron / positron ----------------
         q = 1 if ptype == POSITRON else 0
         n_lambda = -np.log(np.random.random())
+        n_steps = 0
         while True:
+            n_steps += 1
+            if n_steps > MAX_STEPS:  # a bounded loop: a track that makes no progress is booked as a failure
+                overflow += t + (2.0 * ME if ptype == POSITRON else 0.0)
+                ptype = -1
+                break
             m = lmat[lay]
             rng = _lookup(range_[q, m], log_e0, inv_dlog, t)
             if t <= e_track or rng < min(z - z_front[lay], z_back[lay] - z):

@@ -49,6 +49,9 @@ class Material:
     density: float
     mean_excitation_eV: float
     gas: bool = False
+    # Sternheimer-Berger-Seltzer (1984) density-effect parameters (C-bar, x0, x1, a, m, delta0) where tabulated;
+    # without them the general Sternheimer-Peierls formulae are used
+    sternheimer: tuple[float, float, float, float, float, float] | None = None
 
     @cached_property
     def elements(self) -> list[tuple[int, float, float]]:
@@ -95,11 +98,11 @@ class Material:
 MATERIALS: dict[str, Material] = {
     m.name: m
     for m in [
-        Material("W", {"W": 1}, 19.30, 727.0),
-        Material("Pb", {"Pb": 1}, 11.35, 823.0),
-        Material("Fe", {"Fe": 1}, 7.874, 286.0),
-        Material("Cu", {"Cu": 1}, 8.96, 322.0),
-        Material("Si", {"Si": 1}, 2.329, 173.0),
+        Material("W", {"W": 1}, 19.30, 727.0, sternheimer=(5.4059, 0.2167, 3.4960, 0.15509, 2.8447, 0.14)),
+        Material("Pb", {"Pb": 1}, 11.35, 823.0, sternheimer=(6.2018, 0.3776, 3.8073, 0.09359, 3.1608, 0.14)),
+        Material("Fe", {"Fe": 1}, 7.874, 286.0, sternheimer=(4.2911, -0.0012, 3.1531, 0.14680, 2.9632, 0.12)),
+        Material("Cu", {"Cu": 1}, 8.96, 322.0, sternheimer=(4.4190, -0.0254, 3.2792, 0.14339, 2.9044, 0.08)),
+        Material("Si", {"Si": 1}, 2.329, 173.0, sternheimer=(4.4355, 0.2014, 2.8715, 0.14921, 3.2546, 0.14)),
         Material("PbWO4", {"Pb": 1, "W": 1, "O": 4}, 8.28, 600.7),
         Material("LAr", {"Ar": 1}, 1.396, 188.0),
         Material("Scintillator", {"C": 8, "H": 8}, 1.060, 68.7),
