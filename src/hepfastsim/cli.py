@@ -466,8 +466,8 @@ def demo(
     out: Path = typer.Option(Path("demo_output"), help="work folder (simulated data is cached there)"),
     model: str = typer.Option("fm", help="model family to train"),
     minutes: float = typer.Option(6.0, help="training time budget"),
-    n_train: int = 30000,
-    n_test: int = 10000,
+    n_train: int = typer.Option(24000, min=100),
+    n_test: int = typer.Option(6000, min=100),
     seed: int = typer.Option(0, min=0),
 ) -> None:
     """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark."""

@@ -47,7 +47,7 @@ def demo_data(out: Path, n_train: int, n_test: int, seed: int = 0, progress: boo
     return paths[0], paths[1], fs
 
 
-def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 30000, n_test: int = 10000,
+def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 24000, n_test: int = 6000,
              seed: int = 0) -> dict:
     t_start = time.time()
     train_p, test_p, fs = demo_data(out, n_train, n_test, seed)
