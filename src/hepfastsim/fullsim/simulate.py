@@ -38,7 +38,8 @@ class SimResult:
     showers: np.ndarray       # (N, V) readout voxels, stored units (MeV)
     si_layer: np.ndarray      # (N, S) energy per sensitive layer, MeV (no threshold, any radius)
     radial: np.ndarray        # (N, 200) sensitive energy in 0.5 mm radial bins around the axis
-    totals: np.ndarray        # (N, 4) deposited, escaped, below cut, sensitive (MeV)
+    totals: np.ndarray        # (N, 5) deposited, escaped, below cut, sensitive, not transported (MeV); Geant4: NaN, NaN,
+                              # NaN, sensitive, 0
     particle: np.ndarray      # (N,) PDG id
     theta: np.ndarray
     phi: np.ndarray
@@ -70,6 +71,7 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.resize(values, n)
 
 
+MAX_ENERGY_MEV = 1e6  # the physics tables end at 1 TeV
 RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "engine",
             "physics", "sampling_fraction", "threshold_MeV")
 
@@ -112,9 +114,6 @@ def check_conditions(energies: np.ndarray, particle: str | int, theta: float | n
     return energies, pdg, theta, phi
 
 
-MAX_ENERGY_MEV = 1e6
-
-
 class Engine(ABC):
     """What every detailed-simulation engine shares: detector, binning, energy convention, file output.
 
@@ -136,7 +135,7 @@ class Engine(ABC):
     @abstractmethod
     def _simulate(self, energies: np.ndarray, pdg: int, theta: np.ndarray, phi: np.ndarray,
                   entry_xy: tuple[float, float], seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(raw voxel deposits (N, V), deposit per sensitive layer (N, S), radial profile (N, 200), totals (N, 4)),
+        """(raw voxel deposits (N, V), deposit per sensitive layer (N, S), radial profile (N, 200), totals (N, 5)),
         all MeV of deposit."""
 
     def run(

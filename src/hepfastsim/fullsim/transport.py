@@ -207,7 +207,9 @@ def _exp_scale_for_mean(m: float) -> float:
 @njit(cache=True, inline="always")
 def sample_msc_cost(d: float) -> float:
     """cos theta of one step with scattering variance D: <cos theta> = exp(-D)."""
-    m = 1.0 - np.exp(-d)
+    m = -np.expm1(-d)
+    if m < 1e-12:  # no measurable deflection (and a = m = 0 would divide by zero below)
+        return 1.0
     if m > 0.999:
         return 2.0 * np.random.random() - 1.0
     a = _exp_scale_for_mean(m)

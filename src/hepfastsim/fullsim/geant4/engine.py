@@ -219,7 +219,8 @@ class Geant4Sim(Engine):
         out_vox = np.zeros((n, b.n_voxels))
         si_layer = np.zeros((n, self.detector.n_sensitive))
         radial = np.zeros((n, N_RADIAL_DIAG))
-        totals = np.full((n, 4), np.nan)
+        totals = np.full((n, 5), np.nan)  # only the sensitive energy is scored (absorbers unscored: cheaper)
+        totals[:, 4] = 0.0
         hits: _Hits = _SESSION["hits"]
         ro_group = self.ro_group
         x0, y0 = entry_xy
