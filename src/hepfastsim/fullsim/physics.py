@@ -31,12 +31,12 @@ from importlib import resources
 import numpy as np
 from numba import njit
 
+from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.materials import ALPHA, R_E_CM, Material, coulomb_correction, l_rad
 
 ME = 0.51099895  # MeV
 TWOPI_MC2_RCL2 = 2 * np.pi * ME * R_E_CM**2  # MeV cm2
 E_MIN, E_MAX, PER_DECADE = 1e-3, 1e6, 60
-PHOTO_W_100KEV_BARN = 1282.0
 
 
 def energy_grid() -> np.ndarray:
@@ -130,15 +130,6 @@ def bhabha_coefficients(gam):
     return b1, b2, b3, b4
 
 
-def klein_nishina_per_electron(k: np.ndarray) -> np.ndarray:
-    """Total Klein-Nishina cross section per electron (cm2) for photon energy k (MeV)."""
-    x = k / ME
-    lg = np.log1p(2 * x)
-    return 2 * np.pi * R_E_CM**2 * (
-        (1 + x) / x**2 * (2 * (1 + x) / (1 + 2 * x) - lg / x) + lg / (2 * x) - (1 + 3 * x) / (1 + 2 * x) ** 2
-    )
-
-
 _PAIR_A = (8.7842e2, -1.9625e3, 1.2949e3, -2.0028e2, 1.2575e1, -2.8333e-1)  # microbarn
 _PAIR_B = (-1.0342e1, 1.7692e1, -8.2381, 1.3063, -9.0815e-2, 2.3586e-3)
 _PAIR_C = (-4.5263e2, 1.1161e3, -8.6749e2, 2.1773e2, -2.0467e1, 6.5372e-1)
@@ -184,13 +175,11 @@ def _photo_table() -> tuple[np.ndarray, dict[int, np.ndarray]]:
 
 def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     """Photo-absorption cross section per atom (cm2) at photon energy k (MeV): Geant4's Sandia parametrisation
-    tabulated per element (log-log interpolation); elements outside the table: Z^4.5 E^-2.5 with a K edge."""
+    tabulated for every element of ``geometry.materials.ELEMENTS`` (log-log interpolation)."""
     log_e, table = _photo_table()
-    if int(z) in table:
-        return np.exp(np.interp(np.log(k), log_e, table[int(z)]))
-    e_k = 13.6e-6 * (z - 1) ** 2
-    sigma = PHOTO_W_100KEV_BARN * 1e-24 * (z / 74.0) ** 4.5 * (k / 0.1) ** -2.5
-    return np.where(k < e_k, sigma / 4.0, sigma)
+    if int(z) not in table:
+        raise HepFastSimError(f"no photo-absorption table for Z = {z}: rerun python -m hepfastsim.fullsim.geant4.tabulate")
+    return np.exp(np.interp(np.log(k), log_e, table[int(z)]))
 
 
 def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.ndarray:

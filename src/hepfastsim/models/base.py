@@ -243,7 +243,7 @@ def read_checkpoint(path: str | Path) -> dict:
         with torch.serialization.safe_globals(_safe_numpy_globals()):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        if "GLOBAL" in str(exc):  # torch names the refused global (a class or function the file wants to call)
             raise HepFastSimError(f"{path} holds objects other than tensors, arrays and containers: refused (a checkpoint "
                                   "must not be able to run code; re-save it with this version)") from None
         raise HepFastSimError(f"{path} is not a readable hepfastsim checkpoint (corrupt or truncated)") from None
