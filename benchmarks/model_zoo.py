@@ -9,7 +9,7 @@ generation at batch 10000 (10 GeV, CPU). Prints a markdown table and writes JSON
     .venv/bin/python benchmarks/model_zoo.py --minutes 5 --out benchmarks/zoo_demo.json
 
 The same on the dataset-2 readout (6480 voxels; the same 1-20 GeV electrons simulated once into
-demo_output/ds2): --binning ../shared/data/calochallenge/binning_dataset_2.xml --data demo_output/ds2
+demo_output/ds2): --binning ds2 --data demo_output/ds2
 """
 
 from __future__ import annotations

@@ -25,12 +25,12 @@ from hepfastsim.bench.export import OnnxSampler, export_onnx, quantize
 from hepfastsim.bench.timing import time_fullsim, time_generator
 from hepfastsim.data.calo_io import ShowerDataset, read_showers
 from hepfastsim.fullsim import FullSim
-from hepfastsim.geometry.binning import load_binning
+from hepfastsim.geometry.binning import get_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_samples, calo_spec
 from hepfastsim.validation.evaluate import evaluate
 
-XML = Path(__file__).resolve().parents[2] / "shared" / "data" / "calochallenge" / "binning_dataset_2.xml"
+XML = "ds2"  # the shipped CaloChallenge dataset-2 binning
 BATCHES = (1, 100, 10_000)
 
 
@@ -69,7 +69,7 @@ def demo_rows(models: Path, test: ShowerDataset, binning, tmp: Path) -> list[dic
 
 def ds2_rows(n_train: int = 300) -> list[dict]:
     """Families on the dataset-2 readout: fitted for one epoch on a small full-simulation sample (speed only)."""
-    b = load_binning(XML)
+    b = get_binning(XML)
     res = FullSim(binning=b).run(np.exp(np.random.default_rng(0).uniform(np.log(1000), np.log(20000), n_train)), "e-", seed=5)
     data = calo_samples(res.dataset())
     rows = []

@@ -1,16 +1,12 @@
-"""Shared fixtures: the shipped CaloChallenge XMLs, the MPD data of ../shared (tests skip without it), and small
-simulated samples (session cached)."""
+"""Shared fixtures: the shipped CaloChallenge XMLs and small simulated samples (session cached).
+No test reads ../shared: a fresh clone runs the whole suite."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-from hepfastsim.geometry.binning import DATA_DIR as XML_DIR  # noqa: E402  (the XMLs shipped in the package)
-TPC_DIR = SHARED / "data" / "tpc_mpd"
+from hepfastsim.geometry.binning import DATA_DIR as XML_DIR  # the XMLs shipped in the package
 
 
 @pytest.fixture(scope="session")
