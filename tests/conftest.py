@@ -1,5 +1,5 @@
 """Shared fixtures: the shipped CaloChallenge XMLs and small simulated samples (session cached).
-No test reads ../shared: a fresh clone runs the whole suite."""
+No test needs the team's shared data folder: a fresh clone runs the whole suite."""
 
 from __future__ import annotations
 

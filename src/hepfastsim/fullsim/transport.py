@@ -328,6 +328,18 @@ def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
 
 
 @njit(cache=True)
+def deposit_hits(e, x, y, z, k, ro_group, x_entry, y_entry, tx, ty, r_edges, n_r, n_a, offs, r_max,
+                 voxels, si_layer, radial) -> float:
+    """Score a list of deposits (MeV at x, y mm and depth z mm, sensitive layer k) exactly as the built-in transport
+    does (``_deposit``): used by the Geant4 engine, so both engines bin identically. Returns the summed energy."""
+    total = 0.0
+    for i in range(e.shape[0]):
+        total += _deposit(e[i], x[i], y[i], z[i], k[i], ro_group, n_r.shape[0], x_entry, y_entry, tx, ty,
+                          r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
+    return total
+
+
+@njit(cache=True)
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_group,
                  grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,

@@ -3,7 +3,7 @@
 One Geant4 per process (Geant4's run manager is a process-wide singleton, serial mode); parallel runs go through
 the Dask shards like the built-in engine, one Geant4 per worker process. The stack is built as slabs of NIST
 materials, 2 m x 2 m transversely; the energy deposited in each sensitive slab is scored step by step (middle of
-the step) and binned into the readout voxels around the incident axis exactly like the built-in engine.
+the step) and binned into the readout voxels around the incident axis by the built-in engine's own scorer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.fullsim.simulate import Engine
-from hepfastsim.fullsim.transport import N_RADIAL_DIAG, RADIAL_DIAG_BIN
+from hepfastsim.fullsim.transport import N_RADIAL_DIAG, deposit_hits
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.geometry.detector import Detector
 
@@ -226,30 +226,11 @@ class Geant4Sim(Engine):
         x0, y0 = entry_xy
 
         def score(i: int) -> None:
-            e = np.asarray(hits.e)
-            k = np.asarray(hits.k, dtype=np.int64)
-            z = np.asarray(hits.z)
-            dx = np.asarray(hits.x) - (x0 + z * np.tan(theta[i]) * np.cos(phi[i]))
-            dy = np.asarray(hits.y) - (y0 + z * np.tan(theta[i]) * np.sin(phi[i]))
+            tx, ty = np.tan(theta[i]) * np.cos(phi[i]), np.tan(theta[i]) * np.sin(phi[i])
+            totals[i, 3] = deposit_hits(np.asarray(hits.e), np.asarray(hits.x), np.asarray(hits.y), np.asarray(hits.z),
+                                        np.asarray(hits.k, dtype=np.int64), ro_group, x0, y0, tx, ty,
+                                        r_edges, n_r, n_a, offs, r_max, out_vox[i], si_layer[i], radial[i])
             hits.clear()
-            r = np.hypot(dx, dy)
-            si_layer[i] = np.bincount(k, e, minlength=si_layer.shape[1])
-            ib = (r / RADIAL_DIAG_BIN).astype(np.int64)
-            keep = ib < N_RADIAL_DIAG
-            radial[i] = np.bincount(ib[keep], e[keep], minlength=N_RADIAL_DIAG)
-            totals[i, 3] = e.sum()
-            lay = k // ro_group
-            ok = (lay < len(n_r)) & (n_r[np.minimum(lay, len(n_r) - 1)] > 0)
-            lay, r, e, dx, dy = lay[ok], r[ok], e[ok], dx[ok], dy[ok]
-            ok = r < r_max[lay]
-            lay, r, e, dx, dy = lay[ok], r[ok], e[ok], dx[ok], dy[ok]
-            ir = np.zeros(len(r), dtype=np.int64)
-            for j in range(1, r_edges.shape[1] - 1):  # count the inner edges below r (padded edges are inf)
-                ir += r >= r_edges[lay, j]
-            ir = np.minimum(ir, n_r[lay] - 1)
-            ia = ((np.arctan2(dy, dx) + np.pi) / (2.0 * np.pi) * n_a[lay]).astype(np.int64)
-            ia = np.minimum(ia, n_a[lay] - 1)
-            np.add.at(out_vox[i], offs[lay] + ia * n_r[lay] + ir, e)
 
         seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**31 - 2) + 1  # CLHEP: > 0
         _SESSION["events"].update(seeds=seeds, theta=theta, phi=phi, energies=energies, name=GUN_NAMES[pdg],
