@@ -15,7 +15,7 @@ from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import load_generator
 from hepfastsim.tasks import calo_samples
 from hepfastsim.validation import metrics as M
-from hepfastsim.validation.evaluate import feature_histograms
+from hepfastsim.validation.evaluate import feature_histograms, sample_features
 
 
 def main() -> None:
@@ -40,8 +40,9 @@ def main() -> None:
             gen.config["calibration_bins"] = a.calibration_bins
             gen.fit_calibration(calo_samples(read_showers(a.train, binning=b)))
         x = gen.sample(test.energies.reshape(-1, 1), seed=1)
-        hists = feature_histograms(test, ShowerDataset(test.energies, x), b)
-        rows = [(k, *M.separation_power_error(r, g)) for k, (r, g) in hists.items() if k.startswith(a.observable)]
+        fr, fg = sample_features(test, ShowerDataset(test.energies, x), b)
+        hists = feature_histograms(fr, fg, b)
+        rows = [(k, *M.separation_power_error(r, g, e)) for k, (r, g, e) in hists.items() if k.startswith(a.observable)]
         cells = ", ".join(f"{v:.3f}±{e:.3f}" for _, v, e, _ in rows)
         print(f"| {path} | {cells} | {np.mean([v for _, v, _, _ in rows]):.3f} | {np.mean([f for *_, f in rows]):.4f} |")
 

@@ -28,18 +28,19 @@ from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.routing import Policy, run_policy
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
-from hepfastsim.validation.ensemble import (
-    CELL_LEVEL,
-    band_coverage,
-    ensemble_bands,
-    ensemble_summary,
-)
-from hepfastsim.validation.evaluate import evaluate
+from hepfastsim.validation.ensemble import band_coverage, ensemble_bands, ensemble_summary
+from hepfastsim.validation.evaluate import evaluate, sample_features
 
 
 def scores(m: dict) -> dict:
-    return {"auc_low": m["classifier_low"]["auc"], "auc_high": m["classifier_high"]["auc"], "fpd": m["fpd"],
-            "fpd_err": m["fpd_err"], "sep_power_mean": m["separation_power_mean"]}
+    return {"auc_low": m["classifier_low"]["auc"], "auc_low_std": m["classifier_low"]["auc_std"],
+            "auc_high": m["classifier_high"]["auc"], "auc_high_std": m["classifier_high"]["auc_std"], "fpd": m["fpd"],
+            "fpd_err": m["fpd_err"], "sep_E_tot": m["separation_power"]["E_tot/E_inc"]["value"]}
+
+
+def bands_of(ref: ShowerDataset, gen: ShowerDataset, binning) -> dict:
+    fr, fg = sample_features(ref, gen, binning)
+    return ensemble_bands(fr, fg, gen.extras["member"], binning)
 
 
 def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float = 5000.0) -> dict:
@@ -65,17 +66,16 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
             ens.save(save)
     x = ens.sample(test.energies.reshape(-1, 1), seed=3)
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
-    bands = ensemble_bands(test, gen, binning)
+    bands = bands_of(test, gen, binning)
     summ = ensemble_summary(bands)
     return {"family": family, "members": len(ens.members), "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
             "train_s": ens.log.seconds,
             "coverage_high_level": summ["band_coverage_high_level"],
             # the plain mean +- std band (no small-K correction), for comparison
-            "coverage_high_level_std_band": float(np.nanmean([band_coverage(b, b["std"]) for n, b in bands.items()
-                                                              if n not in CELL_LEVEL])),
+            "coverage_high_level_std_band": float(np.nanmean([band_coverage(b, b["std"]) for b in bands.values()])),
             "coverage_E_tot": bands["E_tot/E_inc"]["coverage"],
             "coverage_per_observable_group": {g: float(np.mean([v for n, v in summ["coverage"].items() if n.startswith(g)]))
-                                              for g in ("E_tot", "e_layer", "ec_x", "ec_y", "width_x", "width_y", "sparsity", "log10_voxel_E")},
+                                              for g in ("E_tot", "e_layer", "ec_x", "ec_y", "width_x", "width_y", "ec_r", "width_r", "sparsity")},
             "mixture": scores(evaluate(test, gen, binning, fast=True))}
 
 
@@ -83,9 +83,8 @@ def band_ceiling(train: ShowerDataset, test: ShowerDataset, binning, k: int, n: 
     """What the band can reach: K "members" that are disjoint parts of n full-simulation showers."""
     sim = train.subset(slice(0, n))
     sim.extras["member"] = np.arange(len(sim)) % k
-    summ = ensemble_summary(ensemble_bands(test, sim, binning))
-    return {"members": k, "showers": len(sim), "coverage_high_level": summ["band_coverage_high_level"],
-            "coverage_voxel_spectrum": summ["coverage"]["log10_voxel_E"]}
+    summ = ensemble_summary(bands_of(test, sim, binning))
+    return {"members": k, "showers": len(sim), "coverage_high_level": summ["band_coverage_high_level"]}
 
 
 def main() -> None:

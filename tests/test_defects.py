@@ -72,14 +72,14 @@ def test_report_import_and_figures_leave_matplotlib_alone():
 
 
 def test_library_code_leaves_torch_global_rng_alone():
-    from hepfastsim.validation.metrics import classifier_auc
+    from hepfastsim.validation.classifier import classifier_auc
 
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(120, 3)), rng.normal(size=(120, 3))
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    classifier_auc(a, b, epochs=1, seed=0)
+    classifier_auc(a, b, protocol="quick", runs=1, epochs=1, seed=0)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -161,3 +161,80 @@ def test_detector_yaml_is_schema_checked(tmp_path):
         bad.write_text(text)
         with pytest.raises(HepFastSimError, match=message):
             load_detector(bad)
+
+
+def test_resume_keeps_the_best_epoch_of_the_interrupted_run(tiny, tmp_path, monkeypatch):
+    """A checkpoint written during training carries the best EMA weights so far: resuming it (here with no epoch
+    left) ends with the best epoch's weights, not with the EMA of the last epoch written."""
+    from hepfastsim.geometry.binning import builtin_binning
+    from hepfastsim.models import get_family
+    from hepfastsim.models.base import TorchGenerator
+    from hepfastsim.tasks import calo_spec
+
+    train, val = tiny
+    losses = iter([1.0, 0.5, 0.9])                          # the best epoch is the second of three
+    monkeypatch.setattr(TorchGenerator, "val_loss", lambda self, net, x, c: next(losses))
+    ck = tmp_path / "fm.pt"
+    first = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100, calibrate=False)
+    first.fit(train, val, epochs=3, progress=False, checkpoint=ck)
+    assert first.log.best_epoch == 2
+    resumed = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100, calibrate=False)
+    resumed.fit(train, val, epochs=3, progress=False, resume=ck)
+    for a, b in zip(first.ema.state_dict().values(), resumed.ema.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_ensemble_refuses_resume(tiny, tmp_path):
+    from hepfastsim.geometry.binning import builtin_binning
+    from hepfastsim.models import get_family
+    from hepfastsim.tasks import calo_spec
+
+    train, val = tiny
+    ens = get_family("ensemble")(calo_spec(builtin_binning("demo")), base="library", members=2)
+    with pytest.raises(HepFastSimError, match="cannot resume"):
+        ens.fit(train, val, resume=tmp_path / "ens.pt")
+
+
+def test_tpc_value_beyond_float32_is_refused(tmp_path):
+    """An amplitude of 1e300 is finite in float64 but inf in the float32 arrays: refused with its line number."""
+    from hepfastsim.data.tpc_io import read_tpc
+
+    f = tmp_path / "digits.dat"
+    f.write_text("params: 0.1 0.2\n1 2 3.0 2 2 1e300\n")
+    with pytest.raises(HepFastSimError, match="float32 range"):
+        read_tpc(f)
+
+
+@pytest.mark.parametrize("binning, n, voxels", [("demo", 240, 576), ("ds2", 30, 6480)])
+def test_cli_train_with_discrete_energies_and_calibration(tmp_path, binning, n, voxels):
+    """The README's --energies 1000,10000,100000 spec, simulated and trained through the CLI with calibration on,
+    on the demo readout and on dataset 2 by name."""
+    cfg = tmp_path / "fm.yaml"
+    cfg.write_text("hidden: 32\nlayers: 2\nbatch_size: 64\ncalibrate: true\ncalibration_bins: 8\n")
+    data = tmp_path / "train.h5"
+    r = runner.invoke(app, ["simulate", "--out", str(data), "--n", str(n), "--energies", "1000,10000,100000",
+                            "--binning", binning, "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "--data", str(data), "--model", "fm", "--config", str(cfg), "--epochs", "2",
+                            "--out", str(tmp_path / "fm.pt"), "--binning", binning, "--quiet"])
+    assert r.exit_code == 0, r.output
+    from hepfastsim.models import load_generator
+
+    gen = load_generator(tmp_path / "fm.pt")
+    assert gen.calibration is not None
+    x = gen.sample(np.array([[1000.0], [10000.0], [100000.0]]), seed=0)
+    assert np.isfinite(x).all() and x.shape == (3, voxels)
+
+
+def test_concurrent_writer_loses_nothing(tmp_path):
+    """Two writers to one new path: the second to finish neither replaces the first one's file nor loses its own."""
+    from hepfastsim.fileio import atomic_output
+
+    target = tmp_path / "out.h5"
+    with pytest.raises(HepFastSimError, match="another writer"):
+        with atomic_output(target, overwrite=False) as tmp:
+            tmp.write_text("mine")
+            target.write_text("theirs")             # the other writer publishes first
+    assert target.read_text() == "theirs"
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.") and p != target]
+    assert len(kept) == 1 and kept[0].read_text() == "mine"

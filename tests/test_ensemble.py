@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import get_family, load_generator
@@ -15,6 +14,7 @@ from hepfastsim.validation.ensemble import (
     ensemble_summary,
     prediction_factor,
 )
+from hepfastsim.validation.features import compute_features
 
 B = builtin_binning("demo")
 
@@ -54,14 +54,14 @@ def test_bootstrap_members_see_resampled_training_sets(tiny):
 def test_band_covers_perfect_and_not_biased_members(demo_samples):
     ref, other = demo_samples
     who = np.random.default_rng(0).integers(0, 3, len(other))
-    perfect = ShowerDataset(other.energies, other.showers, {"member": who})
-    s = ensemble_summary(ensemble_bands(ref, perfect, B))
+    fr, fo = compute_features(ref.showers, ref.energies, B), compute_features(other.showers, other.energies, B)
+    s = ensemble_summary(ensemble_bands(fr, fo, who, B))
     assert s["band_coverage_high_level"] >= 0.68
-    biased = ShowerDataset(other.energies, other.showers * 1.15, {"member": who})
-    b = ensemble_bands(ref, biased, B)
+    biased = compute_features(other.showers * 1.15, other.energies, B)
+    b = ensemble_bands(fr, biased, who, B)
     assert b["E_tot/E_inc"]["coverage"] < 0.3
-    with pytest.raises(HepFastSimError, match="no 'member'"):
-        ensemble_bands(ref, other, B)
+    with pytest.raises(HepFastSimError, match="at least 2 members"):
+        ensemble_bands(fr, fo, np.zeros(len(other)), B)
 
 
 @pytest.mark.parametrize("k", [3, 5])

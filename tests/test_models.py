@@ -351,3 +351,19 @@ def test_demo_end_to_end_tiny(tmp_path):
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert 0.0 <= s["auc_low"] <= 1.0 and s["speedup_10GeV_batch10000"] > 0
     assert check_report_html(tmp_path / "d" / "report_gan" / "report.html") >= 8
+
+
+def test_shipped_configs_validate_and_wrong_types_are_refused():
+    """Every shipped YAML builds its family; an option of the wrong type is a one-line error naming it."""
+    import yaml
+
+    from hepfastsim.errors import HepFastSimError
+
+    root = Path(__file__).resolve().parents[1] / "src" / "hepfastsim" / "configs"
+    for f in sorted(root.glob("*.yaml")):
+        fam = f.stem.removeprefix("tpc_")
+        get_family(fam)(None, **(yaml.safe_load(f.read_text()) or {}))
+    with pytest.raises(HepFastSimError, match="option 'hidden' of model 'vae' must be int, got 'lots'"):
+        get_family("vae")(None, hidden="lots")
+    with pytest.raises(HepFastSimError, match="'lr'.*finite"):
+        get_family("fm")(None, lr=float("nan"))

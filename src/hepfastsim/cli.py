@@ -16,10 +16,30 @@ from typing import Optional
 import numpy as np
 import typer
 import yaml
+from typer.core import TyperGroup
 
 from hepfastsim.errors import HepFastSimError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+class _OneLineUsageErrors(TyperGroup):
+    """Bad option values (out of range, wrong type, unknown option) as one line and exit code 2, like every other
+    input error, instead of click's usage box."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.Abort:
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        except typer.TyperException as exc:  # typer's (vendored click's) usage and parameter errors
+            msg = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            typer.echo(f"error: {' '.join(msg.split())}", err=True)
+            sys.exit(2)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
+
+app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 
 
 def friendly(fn):
@@ -194,7 +214,12 @@ def _load_yaml(path: Optional[Path]) -> dict:
         return {}
     if not path.exists():
         raise HepFastSimError(f"config not found: {path}")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise HepFastSimError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise HepFastSimError(f"{path} is not a UTF-8 text file") from None
     if not isinstance(cfg, dict):
         raise HepFastSimError(f"{path}: config must be a mapping of option: value")
     return cfg
@@ -226,8 +251,6 @@ def train(
         raise HepFastSimError(f"{out} exists; pass --overwrite or --resume")
     cfg = _load_yaml(config)
     _check_task(task)
-    if (out / "report.html").exists() and not overwrite:
-        raise HepFastSimError(f"{out} already holds a report; pass --overwrite to replace it")
     if task == "tpc":
         from hepfastsim.data.tpc_io import read_tpc, select_split
         from hepfastsim.tasks import tpc_samples, tpc_spec
@@ -251,8 +274,10 @@ def train(
         spec = calo_spec(b)
     gen = get_family(model)(spec, **cfg)
     t0 = time.time()
-    log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv,
-                  resume=out if resume else None, checkpoint=out, tensorboard=tensorboard)
+    # an ensemble is saved once at the end (no per-epoch checkpoint); it refuses --resume with a clear error
+    per_epoch = {"resume": out if resume else None, "checkpoint": None if model == "ensemble" else out}
+    log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv, tensorboard=tensorboard,
+                  **per_epoch)
     if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
         return
     gen.save(out)
@@ -337,10 +362,13 @@ def evaluate(
     binning: Optional[str] = None,
     task: str = typer.Option("calo", help="calo or tpc"),
     split: str = typer.Option("all", help="TPC reference: all, train, val or test part of the fixed split"),
-    runs: int = typer.Option(1, min=1, help="classifier trainings (mean and std of AUC)"),
-    epochs: int = typer.Option(30, min=1),
-    max_events: Optional[int] = None,
-    fast: bool = typer.Option(False, help="skip diversity, support and coverage checks"),
+    protocol: str = typer.Option("calochallenge", help="classifier protocol: calochallenge (evaluate.py's DNN, "
+                                 "50 epochs) or quick (smaller and shorter; not comparable with the published table)"),
+    runs: int = typer.Option(3, min=1, max=100, help="classifier trainings (mean and std of AUC)"),
+    epochs: Optional[int] = typer.Option(None, min=1, max=10_000, help="override the protocol's classifier epochs"),
+    max_events: Optional[int] = typer.Option(None, min=1),
+    fast: bool = typer.Option(False, help="skip PRDC and the diversity checks"),
+    timing: Optional[Path] = typer.Option(None, help="`benchmark --out` JSON: fills the table's ms-per-shower columns"),
     train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV left out of training: adds metrics at that energy"),
     seed: int = typer.Option(0, min=0),
@@ -357,31 +385,41 @@ def evaluate(
 
         ref_t = select_split(read_tpc(reference), split)
         gen_t = read_tpc(generated)
-        m = evaluate_tpc(ref_t, gen_t, classifier_runs=runs, classifier_epochs=epochs, seed=seed)
+        m = evaluate_tpc(ref_t, gen_t, classifier_runs=runs, classifier_epochs=epochs or 30, seed=seed,
+                         protocol="quick" if protocol == "calochallenge" else protocol)
         path = write_tpc_report(out, ref_t, gen_t, m)
         typer.echo(f"chi2 {m['chi2']:.1f} ({m['chi2_ndf']} band points)  AUC low {m['classifier_low']['auc']:.3f}  "
                    f"high {m['classifier_high']['auc']:.3f}")
         typer.echo(f"report: {path}")
         return
     from hepfastsim.data.calo_io import read_showers
+    from hepfastsim.validation.classifier import get_protocol
     from hepfastsim.validation.evaluate import evaluate as run_eval
+    from hepfastsim.validation.evaluate import sample_features, timing_row
     from hepfastsim.validation.report import write_report
 
+    get_protocol(protocol)
     b = resolve_binning(binning, reference)
+    timing_ms = timing_row(timing) if timing is not None else None
     ref = read_showers(reference, binning=b, max_events=max_events)
     gen = read_showers(generated, binning=b, max_events=max_events)
-    m = run_eval(ref, gen, b, classifier_runs=runs, classifier_epochs=epochs, seed=seed, fast=fast)
+    feats = sample_features(ref, gen, b)
+    m = run_eval(ref, gen, b, protocol=protocol, classifier_runs=runs, classifier_epochs=epochs, seed=seed, fast=fast,
+                 features=feats, timing_ms=timing_ms)
     if holdout_energy:
         from hepfastsim.validation.evaluate import interpolation
 
-        m["interpolation"] = interpolation(ref, gen, b, holdout_energy, seed=seed, classifier_epochs=epochs)
+        m["interpolation"] = interpolation(ref, gen, b, holdout_energy, seed=seed, protocol=protocol,
+                                           classifier_runs=runs, classifier_epochs=epochs)
     if train is not None:
         from hepfastsim.validation.evaluate import amplification
 
         m["amplification"] = amplification(read_showers(train, binning=b, max_events=max_events), ref, gen, b, seed=seed)
-    path = write_report(out, ref, gen, b, m)
-    typer.echo(f"AUC low {m['classifier_low']['auc']:.3f}  high {m['classifier_high']['auc']:.3f}  "
-               f"FPD {m['fpd']:.4g}±{m['fpd_err']:.2g}  KPD {m['kpd']:.3g}±{m['kpd_err']:.2g}")
+    path = write_report(out, ref, gen, b, m, features=feats)
+    lo, hi = m["classifier_low"], m["classifier_high"]
+    spread = (lambda c: f"±{c['auc_std']:.3f}" if c["auc_std"] is not None else " (1 run)")
+    typer.echo(f"AUC low {lo['auc']:.3f}{spread(lo)}  high {hi['auc']:.3f}{spread(hi)}  "
+               f"FPD×1e3 {1e3 * m['fpd']:.4g}±{1e3 * m['fpd_err']:.2g}  KPD×1e3 {1e3 * m['kpd']:.3g}±{1e3 * m['kpd_err']:.2g}")
     typer.echo(f"report: {path}")
 
 

@@ -97,9 +97,22 @@ def _open(path: str | Path) -> h5py.File:
 
 
 def _check_keys(f: h5py.File, path: str | Path) -> None:
+    """The CaloChallenge structure, before any data is read: two numeric datasets, showers (N, voxels) and
+    incident_energies (N,) or (N, 1) with the same N."""
     for key in ("incident_energies", "showers"):
         if key not in f:
             raise HepFastSimError(f"{path}: missing dataset {key!r} (CaloChallenge format needs incident_energies and showers)")
+        if not isinstance(f[key], h5py.Dataset):
+            raise HepFastSimError(f"{path}: {key!r} is a {type(f[key]).__name__}, not a dataset")
+        if f[key].dtype.kind not in "fiu":
+            raise HepFastSimError(f"{path}: {key!r} holds {f[key].dtype} values, not numbers")
+    s, e = f["showers"].shape, f["incident_energies"].shape
+    if len(s) != 2:
+        raise HepFastSimError(f"{path}: showers must be 2-D (N, voxels), got shape {s}")
+    if len(e) not in (1, 2) or (len(e) == 2 and e[1] != 1):
+        raise HepFastSimError(f"{path}: incident_energies must have shape (N,) or (N, 1), got {e}")
+    if e[0] != s[0]:
+        raise HepFastSimError(f"{path}: {e[0]} incident energies but {s[0]} showers (N must match)")
 
 
 SHARD_GLOB = "shard_*.h5"

@@ -21,6 +21,9 @@ import torch
 LOGIT_ALPHA = 1e-6
 
 
+CHUNK = 4096  # showers per chunk in the transforms
+
+
 def energies_to_fractions(e: np.ndarray, eps: float) -> np.ndarray:
     """(N, G) group energies -> [log(E_tot + eps), logit of E_i / sum_{j>=i} E_j for i < G-1] (CaloFlow)."""
     rest = np.cumsum(e[:, ::-1], axis=1)[:, ::-1]          # sum_{j>=i} E_j
@@ -89,18 +92,32 @@ class ResponseTransform:
         x = x / scale[:, None]
         return np.column_stack([u, energies_to_fractions(np.stack([x[:, a:b].sum(1) for a, b in self.groups], 1), self.eps)])
 
+    def _chunks(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None):
+        """The float64 log features of CHUNK rows at a time (memory: one chunk in float64, never the whole set)."""
+        for i in range(0, len(x), CHUNK):
+            yield i, self._log(x[i:i + CHUNK], scale[i:i + CHUNK], rng)
+
     def fit(self, x: np.ndarray, scale: np.ndarray) -> "ResponseTransform":
-        u = self._log(x, scale, np.random.default_rng(0))
-        self.mean = u.mean(0)
+        """Mean, std (two passes, float64 sums) and maximum of the standardised features of the training set."""
+        scale = np.asarray(scale, np.float64)
+        s1 = sum(u.sum(0) for _, u in self._chunks(x, scale, np.random.default_rng(0)))
+        self.mean = s1 / len(x)
+        s2 = sum(((u - self.mean) ** 2).sum(0) for _, u in self._chunks(x, scale, np.random.default_rng(0)))
         # floor for features (nearly) constant in training, so a rare non-zero value elsewhere stays O(10), not O(1e6)
-        sd = u.std(0)
+        sd = np.sqrt(s2 / len(x))
         self.std = np.maximum(sd, 0.01 * sd.max()) + 1e-6
-        self.u_max = ((u - self.mean) / self.std).max(0)
+        self.u_max = np.max([((u - self.mean) / self.std).max(0)
+                             for _, u in self._chunks(x, scale, np.random.default_rng(0))], axis=0)
         return self
 
     def forward(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Preprocessed responses; rng: draw the dequantisation noise (training data) when ``dequantize``."""
-        return ((self._log(x, scale, rng) - self.mean) / self.std).astype(np.float32)
+        """Preprocessed responses (float32, computed in chunks); rng: draw the dequantisation noise (training
+        data) when ``dequantize``."""
+        scale = np.asarray(scale, np.float64)
+        out = np.empty((len(x), self.n_out), np.float32)
+        for i, u in self._chunks(x, scale, rng):
+            out[i:i + len(u)] = (u - self.mean) / self.std
+        return out
 
     def inverse(self, u: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Physical responses; a generated value above the training maximum of its feature (plus one training

@@ -71,6 +71,9 @@ class TPCDataset:
                           self.centred, self.outside_fraction, dict(self.attrs))
 
 
+F32_MAX = float(np.finfo(np.float32).max)  # responses and parameters are stored as float32
+
+
 def _parse_floats(text: str, where: str) -> np.ndarray:
     try:
         return np.array(text.split(), dtype=np.float64)
@@ -92,8 +95,10 @@ def read_digits(path: str | Path, max_events: int | None = None) -> TPCDataset:
     path = Path(path)
     if not path.exists():
         raise HepFastSimError(f"TPC digits file not found: {path}")
-    with open(path) as f:
-        lines = f.read().splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise HepFastSimError(f"{path} is not a text digits file (byte {exc.start} is not UTF-8)") from None
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -117,6 +122,8 @@ def read_digits(path: str | Path, max_events: int | None = None) -> TPCDataset:
         d = d.reshape(-1, 3)
         if not np.all(np.isfinite(d)) or np.any(d[:, 2] < 0):
             raise HepFastSimError(f"{path}:{i + 2}: NaN, inf or negative amplitude")
+        if np.any(np.abs(d) > F32_MAX) or not np.all(np.isfinite(p)) or np.any(np.abs(p) > F32_MAX):
+            raise HepFastSimError(f"{path}:{i + 1}-{i + 2}: a value is NaN, inf or beyond float32 range (3.4e38)")
         params.append(p)
         digits.append(d)
         i += 2

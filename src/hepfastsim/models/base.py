@@ -87,6 +87,22 @@ class TrainLog:
     stopped_early: bool = False
 
 
+def _checked_option(family: str, key: str, value, default):
+    """An option value of the type of its default (int, float, bool, str; int accepted for float): one-line error
+    naming the option otherwise. Options whose default is None or a container are checked by the family."""
+    kind = type(default)
+    if default is None or kind not in (int, float, bool, str):
+        return value
+    ok = (isinstance(value, bool) if kind is bool else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
+          isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
+    if not ok:
+        raise HepFastSimError(f"option {key!r} of model {family!r} must be {kind.__name__}, got {value!r}")
+    if kind in (int, float) and not np.isfinite(value):
+        raise HepFastSimError(f"option {key!r} of model {family!r} must be finite, got {value!r}")
+    return float(value) if kind is float else value
+
+
 class Generator(abc.ABC):
     """Base class: one interface for every family (scikit-learn style)."""
 
@@ -107,7 +123,7 @@ class Generator(abc.ABC):
         unknown = set(config) - set(allowed)
         if unknown:
             raise HepFastSimError(f"unknown option(s) for model {self.family!r}: {sorted(unknown)}")
-        self.config = {**allowed, **config}
+        self.config = {**allowed, **{k: _checked_option(self.family, k, v, allowed[k]) for k, v in config.items()}}
         self.spec = spec
         self.x_tf: ResponseTransform | None = None
         self.c_tf: ConditionTransform | None = None
@@ -336,7 +352,7 @@ class TorchGenerator(Generator):
 
     common_defaults: ClassVar[dict] = {
         **Generator.common_defaults, "epochs": 100, "batch_size": 256, "lr": 1e-3, "weight_decay": 0.0, "ema_decay": 0.999, "patience": 20,
-        "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0, "grad_clip": 0.0,
+        "hidden": 256, "layers": 3, "device": "auto", "threads": 0, "time_limit_s": 0.0, "grad_clip": 0.0,
         # ensemble members: a fixed random dropout mask (fraction fixed_dropout of the hidden units of every
         # activation, drawn from mask_seed) and a repulsion from earlier members' functions, annealed
         # linearly from ``repulsion`` to 0 over ``repulsion_epochs`` (see repulsion_term)
@@ -351,6 +367,7 @@ class TorchGenerator(Generator):
         self.ema: AveragedModel | None = None
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.epoch = 0
+        self._best_state: dict | None = None   # best EMA weights of the running fit (saved in checkpoints)
         self.device = torch.device("cpu")
         self.rank, self.world = 0, 1
         self.repel_from: list[TorchGenerator] = []   # trained earlier ensemble members (set by Ensemble)
@@ -515,7 +532,8 @@ class TorchGenerator(Generator):
             xv = cv = None
         bs = int(self.config["batch_size"])
         best = min(self.log.val_loss) if self.log.val_loss else np.inf
-        best_state = {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
+        # on resume, the best weights so far are the checkpoint's, not the EMA of its last epoch
+        best_state = self._best_state or {k: v.detach().clone() for k, v in self.ema.state_dict().items()}
         bad = 0
         t0 = time.perf_counter()
         writer = None
@@ -564,6 +582,7 @@ class TorchGenerator(Generator):
                     self.log.best_epoch = self.epoch
                 else:
                     bad += 1
+                self._best_state = best_state
                 if checkpoint:
                     self.save(checkpoint)
                 if bad >= int(self.config["patience"]):
@@ -581,6 +600,7 @@ class TorchGenerator(Generator):
             if board:
                 board.close()
         self.ema.load_state_dict(best_state)
+        self._best_state = None   # the EMA now holds the best weights
         self.log.seconds += time.perf_counter() - t0
         self.finish(train, seed=seed, progress=progress)
         self.calibration = None   # a calibration of earlier weights (resumed checkpoint) no longer applies
@@ -631,6 +651,7 @@ class TorchGenerator(Generator):
         return {
             "train_weights": self.net.state_dict() if self.net else None,
             "ema_state": self.ema.state_dict() if self.ema else None,
+            "best_ema_state": self._best_state,   # mid-training checkpoints: the best epoch's EMA so far
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "epoch": self.epoch,
             "calibration": None if self.calibration is None else
@@ -654,6 +675,7 @@ class TorchGenerator(Generator):
             self.calibration.load_state_dict(cal["tables"])
             self.calibration.to(self.device)
         if with_optim:
+            self._best_state = state.get("best_ema_state")
             for k, o in self.optimizers.items():
                 if k in state.get("optimizers", {}):
                     o.load_state_dict(state["optimizers"][k])

@@ -46,7 +46,11 @@ class Ensemble(Generator):
             progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None,
             tensorboard: str | Path | None = None) -> TrainLog:
         """Train the members one after the other with seeds seed, seed + 1, ... (loss logs NAME.memberK.csv,
-        TensorBoard events in TENSORBOARD/memberK)."""
+        TensorBoard events in TENSORBOARD/memberK). An ensemble trains in one go: resume and per-epoch
+        checkpoints are refused rather than silently ignored."""
+        if resume or checkpoint:
+            raise HepFastSimError("an ensemble cannot resume or write per-epoch checkpoints; train it in one go "
+                                  "(its members are saved together at the end)")
         klass = get_family(self.config["base"])
         self.members = []
         for k in range(int(self.config["members"])):

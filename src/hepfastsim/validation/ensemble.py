@@ -1,6 +1,6 @@
 """Ensemble uncertainty bands: the spread of K generators' histograms as the model's systematic uncertainty.
 
-For every observable of ``feature_histograms`` the generated sample is split by the member that
+For every per-shower observable of ``feature_histograms`` the generated sample is split by the member that
 made each shower (the ``member`` dataset written by ``generate`` for ensemble models); each member's
 normalised histogram is computed on common edges (40 bins between the 0.5 and 99.5 percentiles of
 the reference). The band is the 68 % prediction interval of K members: mean +- t * sqrt(1 + 1/K) * std,
@@ -15,13 +15,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
-from hepfastsim.validation.evaluate import feature_histograms
-from hepfastsim.validation.features import high_level_features
-
-CELL_LEVEL = ("log10_voxel_E",)   # histograms of ``feature_histograms`` that are not high-level features
+from hepfastsim.validation import calochallenge as CC
+from hepfastsim.validation.features import Features
 
 
 def band_edges(ref: np.ndarray, bins: int = 40) -> np.ndarray:
@@ -44,30 +41,34 @@ def band_coverage(band: dict, half_width: np.ndarray) -> float:
     return float((np.abs(band["ref"] - band["mean"]) <= np.hypot(half_width, band["ref_err"]))[used].mean())
 
 
-def ensemble_bands(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> dict[str, dict]:
+def ensemble_bands(fr: Features, fg: Features, member: np.ndarray, binning: Binning,
+                   names: "list[str] | dict | None" = None) -> dict[str, dict]:
     """name -> {edges, ref, ref_err, mean, std, half_width, coverage, systematic_68} (densities per bin).
 
+    fr, fg: the features of the reference and of the ensemble's sample; member: which member made each generated
+    shower (the file's ``member`` dataset); names: the observables (default: every per-shower histogram).
     std: the members' spread per bin; half_width: the band's 68 % half-width (``prediction_factor`` * std);
     systematic_68: the same interval for the members' means of the observable."""
-    if "member" not in gen.extras:
-        raise HepFastSimError("the generated file has no 'member' dataset: generate it with an ensemble model")
-    who = np.asarray(gen.extras["member"])
-    members = [gen.subset(who == k) for k in np.unique(who)]
+    who = np.asarray(member)
+    if len(who) != len(fg):
+        raise HepFastSimError(f"{len(who)} member labels for {len(fg)} generated showers")
+    members = [fg.subset(who == k) for k in np.unique(who)]
     if len(members) < 2:
         raise HepFastSimError("an ensemble band needs showers of at least 2 members")
-    fr = high_level_features(ref.showers, ref.energies, binning)  # the reference's features, once for all members
-    per_member = [feature_histograms(ref, m, binning, fr=fr) for m in members]
+    names = [n for n in (names if names is not None else CC.histogram_edges(fr, binning)) if n != "cell_E"]
     factor = prediction_factor(len(members))
     out = {}
-    for name, (r, _) in per_member[0].items():
+    for name in names:
+        r = CC.observable(fr, name, binning)
+        vals = [CC.observable(m, name, binning) for m in members]
         edges = band_edges(r)
         width = np.diff(edges)
         nr, _ = np.histogram(r, edges)
         ref_d = nr / max(len(r), 1) / width
         ref_e = np.sqrt(nr) / max(len(r), 1) / width
-        dens = np.array([np.histogram(pm[name][1], edges)[0] / max(len(pm[name][1]), 1) / width for pm in per_member])
+        dens = np.array([np.histogram(v, edges)[0] / max(len(v), 1) / width for v in vals])
         std = dens.std(0, ddof=1)
-        spread = float(np.std([np.mean(pm[name][1]) for pm in per_member], ddof=1))
+        spread = float(np.std([np.mean(v) for v in vals], ddof=1))
         b = {"edges": edges, "ref": ref_d, "ref_err": ref_e, "mean": dens.mean(0), "std": std,
              "half_width": factor * std, "systematic_68": factor * spread}
         out[name] = {**b, "coverage": band_coverage(b, b["half_width"])}
@@ -75,9 +76,8 @@ def ensemble_bands(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> 
 
 
 def ensemble_summary(bands: dict[str, dict]) -> dict:
-    """Coverage per observable; its mean over the high-level feature histograms (all but the voxel energy
-    spectrum, a cell-level distribution); and the 68 % systematic on each observable's mean (members' spread)."""
+    """Coverage per observable; its mean over the high-level feature histograms; and the 68 % systematic on each
+    observable's mean (members' spread)."""
     cov = {n: b["coverage"] for n, b in bands.items()}
-    high = [v for n, v in cov.items() if n not in CELL_LEVEL]
-    return {"band_coverage_high_level": float(np.nanmean(high)), "coverage": cov,
+    return {"band_coverage_high_level": float(np.nanmean(list(cov.values()))), "coverage": cov,
             "systematic_of_mean": {n: b["systematic_68"] for n, b in bands.items()}}

@@ -1,85 +1,118 @@
-"""Compare a generated sample with a reference sample: every metric in one dict.
+"""Compare a generated sample with a reference sample on CaloChallenge's terms: every metric in one dict.
 
-Used by ``hepfastsim evaluate`` and by the model benchmarks so that every family is
-scored the same way.
+Used by ``hepfastsim evaluate`` and by the model benchmarks so that every family is scored the same way. Both
+samples are cut at the dataset's cell threshold first; the high-level features of each sample are computed once,
+in chunks, and reused by the classifier, FPD/KPD, the histograms and the report.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
+from hepfastsim.validation import calochallenge as CC
 from hepfastsim.validation import metrics as M
+from hepfastsim.validation.classifier import classifier_auc, get_protocol, low_level_inputs
 from hepfastsim.validation.features import (
+    Features,
+    compute_features,
     feature_matrix,
-    high_level_features,
+    high_level_vector,
     local_maxima_per_layer,
-    per_layer_features,
 )
 
 
-def feature_histograms(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, fr: dict | None = None,
-                       fg: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """1-D observables to histogram and score: name -> (reference values, generated values).
+def feature_histograms(fr: Features, fg: Features, binning: Binning,
+                       edges: dict[str, np.ndarray] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per-shower observables with CaloChallenge's binning: name -> (reference values, generated values, edges).
+    The cell spectrum (a per-voxel histogram) is not among them; see ``calochallenge.cell_counts``."""
+    edges = edges if edges is not None else CC.histogram_edges(fr, binning)
+    return {n: (CC.observable(fr, n, binning), CC.observable(fg, n, binning), e) for n, e in edges.items() if n != "cell_E"}
 
-    fr, fg: ``high_level_features`` of ref and gen when already computed.
-    """
-    fr = fr if fr is not None else high_level_features(ref.showers, ref.energies, binning)
-    fg = fg if fg is not None else high_level_features(gen.showers, gen.energies, binning)
-    out = {"E_tot/E_inc": (fr["e_ratio"], fg["e_ratio"])}
-    for key, layers in per_layer_features(binning).items():
-        for i, l in enumerate(layers):
-            out[f"{key}_{l}"] = (fr[key][:, i], fg[key][:, i])
-    nz_r, nz_g = ref.showers[ref.showers > 0], gen.showers[gen.showers > 0]
-    out["log10_voxel_E"] = (np.log10(nz_r), np.log10(nz_g))
-    return out
+
+def sample_features(ref: ShowerDataset, gen: ShowerDataset, binning: Binning) -> tuple[Features, Features]:
+    """Both samples' features after the binning's cell threshold: computed once, passed to evaluate and the report."""
+    thr = binning.threshold
+    return (compute_features(ref.showers, ref.energies, binning, thr),
+            compute_features(gen.showers, gen.energies, binning, thr))
+
+
+def timing_row(path) -> dict[str, float]:
+    """ms per shower at batch 1/100/10000, averaged over the energies of a ``benchmark --out`` JSON file."""
+    import json
+    from pathlib import Path
+
+    try:
+        per = json.loads(Path(path).read_text())["per_energy"]
+        return {b: float(np.mean([v["ms_per_shower"][b] for v in per.values()])) for b in ("1", "100", "10000")}
+    except FileNotFoundError:
+        raise HepFastSimError(f"timing file not found: {path}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HepFastSimError(f"{path} is not a `hepfastsim benchmark --out` file ({exc.__class__.__name__}: {exc})") from None
+
+
+def prdc_max_rows(n_voxels: int) -> int:
+    """Rows per sample for PRDC on voxels: 10 000 up to dataset-2 size, fewer for larger readouts (CPU time)."""
+    return int(np.clip(6.5e7 / n_voxels, 1000, 10_000))
 
 
 def evaluate(
-    ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, classifier_runs: int = 1, classifier_epochs: int = 30,
-    seed: int = 0, fast: bool = False,
+    ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, protocol: str = "calochallenge", classifier_runs: int = 3,
+    classifier_epochs: int | None = None, seed: int = 0, fast: bool = False,
+    features: tuple[Features, Features] | None = None, timing_ms: dict[str, float] | None = None,
 ) -> dict:
-    """All validation metrics of gen against ref. fast=True skips the slow diversity and coverage checks."""
+    """All validation metrics of gen against ref. fast=True skips PRDC and the diversity checks.
+    features: ``sample_features`` when already computed; timing_ms: ms per shower by batch size ("1", "100",
+    "10000") for the final-table row."""
     ref.check_binning(binning)
     gen.check_binning(binning)
-    result: dict = {"n_reference": len(ref), "n_generated": len(gen), "binning": binning.name}
-    fr = high_level_features(ref.showers, ref.energies, binning)
-    fg = high_level_features(gen.showers, gen.energies, binning)
-    hists = feature_histograms(ref, gen, binning, fr, fg)
-    sp = {k: M.separation_power_error(r, g, seed=seed) for k, (r, g) in hists.items()}
-    seps = {k: v[0] for k, v in sp.items()}
-    result["separation_power"] = seps
-    result["separation_power_err"] = {k: v[1] for k, v in sp.items()}
-    result["separation_power_floor"] = {k: v[2] for k, v in sp.items()}
-    result["separation_power_mean"] = float(np.mean(list(seps.values())))
-    # histograms whose separation power exceeds its statistical floor by more than 3 bootstrap errors
-    result["separation_power_significant"] = sorted(k for k, (v, e, f) in sp.items() if v - f > 3 * e)
-    low = M.classifier_auc(M.low_level_inputs(ref.showers, ref.energies), M.low_level_inputs(gen.showers, gen.energies),
-                           runs=classifier_runs, epochs=classifier_epochs, seed=seed)
-    xr, _ = feature_matrix(ref.showers, ref.energies, binning, fr)
-    xg, _ = feature_matrix(gen.showers, gen.energies, binning, fg)
-    high = M.classifier_auc(xr, xg, runs=classifier_runs, epochs=classifier_epochs, seed=seed)
+    thr = binning.threshold
+    fr, fg = features or sample_features(ref, gen, binning)
+    result: dict = {"n_reference": len(ref), "n_generated": len(gen), "binning": binning.name,
+                    "dataset": CC.dataset_key(binning), "threshold_MeV": thr, "protocol": protocol}
+    edges = CC.histogram_edges(fr, binning)
+    cells = (*CC.cell_counts(ref.showers, edges["cell_E"], thr), *CC.cell_counts(gen.showers, edges["cell_E"], thr))
+    seps = CC.separation_powers(fr, fg, binning, edges, cells)
+    result["separation_power"] = {k: s.__dict__ for k, s in seps.items()}
+    result["separation_power_groups"] = CC.group_means(seps)
+    opts = {"protocol": protocol, "runs": classifier_runs, "epochs": classifier_epochs, "seed": seed}
+    t0 = time.perf_counter()
+    low = classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
+                         **opts)
+    t1 = time.perf_counter()
+    xr, _ = high_level_vector(fr, binning)
+    xg, _ = high_level_vector(fg, binning)
+    high = classifier_auc(xr, xg, **opts, standardise=get_protocol(protocol).standardise_features)
+    t2 = time.perf_counter()
+    result["classifier_seconds"] = {"low": t1 - t0, "high": t2 - t1, "total": t2 - t0}
     result["classifier_low"] = low.as_dict()
     result["classifier_high"] = high.as_dict()
     if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
         from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
 
-        result["ensemble"] = ensemble_summary(ensemble_bands(ref, gen, binning))
-    sr, sg = M.standardise_pair(xr, xg)
-    result["fpd"], result["fpd_err"] = M.fpd(xr, xg)  # JetNet normalisation and seed, CaloChallenge settings
+        result["ensemble"] = ensemble_summary(ensemble_bands(fr, fg, gen.extras["member"], binning, edges))
+    result["fpd"], result["fpd_err"] = M.fpd(xr, xg)  # JetNet's definition, CaloChallenge's settings
     # CaloChallenge's batch of 10 000, but never more showers per batch than the smaller sample holds
     result["kpd"], result["kpd_err"] = M.kpd(xr, xg, batch_size=min(10_000, len(xr), len(xg)))
     if not fast:
-        result["prdc"] = M.prdc(sr, sg, seed=seed)
+        rng = np.random.default_rng(seed)
+        n = prdc_max_rows(binning.n_voxels)
+        ir, ig = rng.permutation(len(ref))[:n], rng.permutation(len(gen))[:n]
+        result["prdc"] = M.prdc(M.prdc_inputs(ref.showers, thr, ir), M.prdc_inputs(gen.showers, thr, ig), max_n=n,
+                                seed=seed)
+        result["prdc"]["rows_per_sample"] = int(min(n, len(ir), len(ig)))
         ssim_r, ssim_g = M.ssim_pairs(ref.showers, seed=seed), M.ssim_pairs(gen.showers, seed=seed)
         result["diversity"] = {"ssim_reference_mean": float(ssim_r.mean()), "ssim_generated_mean": float(ssim_g.mean())}
-        result["support_reference"] = M.support_size(ref.showers, seed=seed)
-        result["support_generated"] = M.support_size(gen.showers, seed=seed)
-        mr = (local_maxima_per_layer(ref.showers, binning) > 1).any(axis=1).mean()
-        mg = (local_maxima_per_layer(gen.showers, binning) > 1).any(axis=1).mean()
+        mr = (local_maxima_per_layer(ref.showers[ir], binning) > 1).any(axis=1).mean()
+        mg = (local_maxima_per_layer(gen.showers[ig], binning) > 1).any(axis=1).mean()
         result["multi_maxima_fraction"] = {"reference": float(mr), "generated": float(mg)}
+    if timing_ms:
+        result["timing_ms_per_shower"] = timing_ms
+    result["calochallenge_row"] = CC.table_row(result)
     return result
 
 
@@ -117,12 +150,13 @@ def near_energy(ds: ShowerDataset, energy: float, tolerance: float = 0.05) -> Sh
 
 
 def interpolation(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, energy: float, *, seed: int = 0,
-                  classifier_epochs: int = 30) -> dict:
+                  protocol: str = "calochallenge", classifier_runs: int = 3, classifier_epochs: int | None = None) -> dict:
     """Metrics restricted to an incident energy left out of training (``train --holdout-energy``)."""
     r, g = near_energy(ref, energy), near_energy(gen, energy)
     if min(len(r), len(g)) < 50:
         raise HepFastSimError(f"only {len(r)} reference / {len(g)} generated showers within 5 % of {energy:g} MeV; need 50")
-    m = evaluate(r, g, binning, seed=seed, fast=True, classifier_epochs=classifier_epochs)
+    m = evaluate(r, g, binning, seed=seed, fast=True, protocol=protocol, classifier_runs=classifier_runs,
+                 classifier_epochs=classifier_epochs)
     return {"energy_MeV": energy, "n_reference": len(r), "n_generated": len(g),
             "auc_low": m["classifier_low"]["auc"], "auc_high": m["classifier_high"]["auc"], "fpd": m["fpd"],
-            "fpd_err": m["fpd_err"], "e_ratio_separation_power": m["separation_power"]["E_tot/E_inc"]}
+            "fpd_err": m["fpd_err"], "e_ratio_separation_power": m["separation_power"]["E_tot/E_inc"]["value"]}

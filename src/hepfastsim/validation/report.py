@@ -19,8 +19,9 @@ from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.data.tpc_io import TPCDataset
 from hepfastsim.fileio import atomic_output
 from hepfastsim.geometry.binning import Binning
+from hepfastsim.validation import calochallenge as CC
 from hepfastsim.validation.evaluate import feature_histograms
-from hepfastsim.validation.features import longitudinal_profile, radial_profile
+from hepfastsim.validation.features import Features, compute_features, longitudinal_profile, radial_profile
 
 
 def _styled(fn):
@@ -41,16 +42,21 @@ def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | None = None):
-    """Reference vs generated density with a ratio panel; band: an ensemble's 68 % band per bin on its edges."""
+def _ratio_hist(ax_top, ax_bot, ref, gen, name, edges=None, sep=None, band: dict | None = None, log_x: bool = False,
+                counts: tuple[np.ndarray, np.ndarray] | None = None):
+    """Reference vs generated density with a ratio panel, on the given edges (CaloChallenge's for calorimeter
+    observables); counts: precomputed (reference, generated) histograms on those edges (the cell spectrum);
+    sep: the metrics' separation-power entry of this histogram (value and overflow fractions, on these edges);
+    band: an ensemble's 68 % band per bin on its own edges."""
     if band is not None:
         edges = band["edges"]
-    else:
+    elif edges is None:
         lo, hi = np.nanpercentile(np.concatenate([ref, gen]), [0.5, 99.5])
-        edges = np.linspace(lo, max(hi, lo + 1e-6), bins + 1)
-    hr, _ = np.histogram(ref, edges, density=True)
-    hg, _ = np.histogram(gen, edges, density=True)
-    nr, _ = np.histogram(ref, edges)
+        edges = np.linspace(lo, max(hi, lo + 1e-6), 41)
+    nr, ng = counts if counts is not None else (np.histogram(ref, edges)[0], np.histogram(gen, edges)[0])
+    width = np.diff(edges)
+    hr = nr / max(nr.sum(), 1) / width
+    hg = ng / max(ng.sum(), 1) / width
     err = np.where(nr > 0, hr / np.sqrt(np.maximum(nr, 1)), 0)
     hep.histplot(hr, edges, ax=ax_top, label="reference", color="k", histtype="fill", alpha=0.25)
     hep.histplot(hg, edges, ax=ax_top, label="generated", color="C1", lw=2)
@@ -58,20 +64,42 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, bins=40, sep=None, band: dict | 
         lo_b, hi_b = band["mean"] - band["half_width"], band["mean"] + band["half_width"]
         ax_top.stairs(hi_b, edges, baseline=lo_b, fill=True, color="C1", alpha=0.3,
                       label=f"ensemble 68 % band (covers {100 * band['coverage']:.0f} %)")
-    ax_top.set_ylabel("density", fontsize=14)
-    title = name if sep is None else f"{name}  (sep. power {sep:.3g})"
-    ax_top.set_title(title, fontsize=13)
-    ax_top.legend(fontsize=11)
+    ax_top.set_ylabel("density", fontsize=12)
+    title = name
+    if isinstance(sep, dict):
+        title += f"\nsep. power {sep['value']:.3g}"
+        over = max(sep["overflow_reference"], sep["overflow_generated"])
+        if over > 0.001:
+            title += f", outside range ref {100 * sep['overflow_reference']:.1f} % / gen {100 * sep['overflow_generated']:.1f} %"
+    elif sep is not None:
+        title += f"\nsep. power {sep:.3g}"
+    ax_top.set_title(title, fontsize=11)
+    ax_top.legend(fontsize=9)
+    if log_x:
+        for ax in (ax_top, ax_bot):
+            ax.set_xscale("log")
+        ax_top.set_yscale("log")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(hr > 0, hg / hr, np.nan)
         rerr = np.where(hr > 0, err / hr, np.nan)
-    centres = 0.5 * (edges[:-1] + edges[1:])
+    centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
     ax_bot.errorbar(centres, ratio, yerr=rerr, fmt="o", ms=3, color="C1")
     ax_bot.axhline(1, color="k", lw=1)
     ax_bot.set_ylim(0.5, 1.5)
-    ax_bot.set_xlim(ax_top.get_xlim())
-    ax_bot.set_ylabel("gen/ref", fontsize=12)
-    ax_bot.set_xlabel(name, fontsize=13)
+    ax_bot.set_xlim(edges[0], edges[-1])
+    ax_top.set_xlim(edges[0], edges[-1])
+    ax_top.tick_params(labelbottom=False)
+    ax_bot.set_ylabel("gen/ref", fontsize=10)
+    ax_bot.set_xlabel(name, fontsize=11)
+
+
+def _panel_grid(names: list[str]) -> tuple[Figure, object, int]:
+    """A figure with a (histogram, ratio) pair of axes per name; constrained layout keeps titles and labels apart."""
+    ncol = min(3 if len(names) <= 9 else 5, len(names))
+    nrow = (len(names) + ncol - 1) // ncol
+    size = 5.5 if len(names) <= 9 else 4.2
+    fig = Figure(figsize=(size * ncol, 1.15 * size * nrow), layout="constrained")
+    return fig, fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow), ncol
 
 
 def _png(fig) -> bytes:
@@ -81,30 +109,38 @@ def _png(fig) -> bytes:
 
 
 @_styled
-def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict) -> dict[str, bytes]:
-    """All report figures as PNG bytes, keyed by file name."""
+def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict,
+                 features: "tuple[Features, Features] | None" = None) -> dict[str, bytes]:
+    """All report figures as PNG bytes, keyed by file name. features: both samples' features when computed."""
     figs: dict[str, bytes] = {}
-    hists = feature_histograms(ref, gen, binning)
+    thr = binning.threshold
+    fr, fg = features or (compute_features(ref.showers, ref.energies, binning, thr),
+                          compute_features(gen.showers, gen.energies, binning, thr))
+    edges = CC.histogram_edges(fr, binning)
+    hists = feature_histograms(fr, fg, binning, edges)
     seps = metrics.get("separation_power", {})
     bands = {}
     if "member" in gen.extras:
         from hepfastsim.validation.ensemble import ensemble_bands
 
-        bands = ensemble_bands(ref, gen, binning)
+        bands = ensemble_bands(fr, fg, gen.extras["member"], binning, list(hists))
     groups: dict[str, list[str]] = {}
     for name in hists:
         groups.setdefault(name.rsplit("_", 1)[0] if name[-1].isdigit() else name, []).append(name)
     for group, names in groups.items():   # every histogram (every layer), smaller panels for many layers
-        ncol = min(3 if len(names) <= 9 else 5, len(names))
-        nrow = (len(names) + ncol - 1) // ncol
-        size = 6 if len(names) <= 9 else 4
-        fig = Figure(figsize=(size * ncol, size * nrow))
-        gs = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow, hspace=0.35)
+        fig, gs, ncol = _panel_grid(names)
         for i, name in enumerate(names):
             r, c = divmod(i, ncol)
-            _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), *hists[name], name,
-                        sep=seps.get(name), band=bands.get(name))
+            ref_v, gen_v, e = hists[name]
+            _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), ref_v, gen_v, name, e,
+                        sep=seps.get(name), band=bands.get(name), log_x=group == "e_layer")
         figs[f"hist_{group.replace('/', '_')}.png"] = _png(fig)
+    counts_r, _ = CC.cell_counts(ref.showers, edges["cell_E"], thr)
+    counts_g, _ = CC.cell_counts(gen.showers, edges["cell_E"], thr)
+    fig, gs, _ = _panel_grid(["cell_E"])
+    _ratio_hist(fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), None, None, "cell energy [MeV]",
+                edges["cell_E"], sep=seps.get("cell_E"), log_x=True, counts=(counts_r, counts_g))
+    figs["hist_cell_E.png"] = _png(fig)
     # E_tot / E_inc per incident energy bin
     edges = np.unique(np.quantile(ref.energies, np.linspace(0, 1, 5)))
     if len(edges) == 1:  # one incident energy: one panel
@@ -178,19 +214,17 @@ def _fmt(v) -> str:
 
 
 def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metrics: dict,
-                 title: str = "hepfastsim validation report") -> Path:
+                 title: str = "hepfastsim validation report", features: "tuple[Features, Features] | None" = None) -> Path:
     """Calorimeter report: report.html (self-contained), metrics.json and every PNG in out_dir; returns the HTML path."""
+    groups = metrics.get("separation_power_groups", {})
     summary = [
         ("events (reference / generated)", f"{metrics['n_reference']} / {metrics['n_generated']}"),
+        ("cell threshold (stored units), applied to both samples", f"{1e3 * metrics['threshold_MeV']:.4g} keV"),
         *_classifier_rows(metrics),
-        ("FPD", f"{metrics['fpd']:.4g} ± {metrics['fpd_err']:.2g}"),
-        ("KPD", f"{metrics['kpd']:.3g} ± {metrics['kpd_err']:.2g}"),
-        ("mean separation power", f"{metrics['separation_power_mean']:.4g}"),
+        ("FPD × 10³ (JetNet, CaloChallenge settings)", f"{1e3 * metrics['fpd']:.4g} ± {1e3 * metrics['fpd_err']:.2g}"),
+        ("KPD × 10³", f"{1e3 * metrics['kpd']:.3g} ± {1e3 * metrics['kpd_err']:.2g}"),
+        *[(f"separation power, mean over {g}", f"{v:.4g}") for g, v in groups.items()],
     ]
-    sig = metrics.get("separation_power_significant")
-    if sig is not None:
-        summary.append(("histograms with separation power > floor + 3 errors",
-                        f"{len(sig)} of {len(metrics['separation_power'])}" + (f": {', '.join(sig[:8])}" if sig else "")))
     if "ensemble" in metrics:
         summary.append(("ensemble 68 % band coverage of the reference (mean over high-level histograms)",
                         f"{100 * metrics['ensemble']['band_coverage_high_level']:.1f} %"))
@@ -202,19 +236,66 @@ def write_report(out_dir: str | Path, ref: ShowerDataset, gen: ShowerDataset, bi
         better = [int(k) for k, v in a["w1_generated"].items() if v < a["w1_train"]]
         summary.append(("amplification", f"W1 of the {a['n_train']} training showers {a['w1_train']:.4g}; generated samples "
                         f"closer to the held-out reference: N = {', '.join(map(str, better)) or 'none'}"))
-    intro = f"Binning: {binning.name} ({binning.n_voxels} voxels). AUC 0.5 = indistinguishable from the reference."
-    return write_html(out_dir, title, intro, summary, make_figures(ref, gen, binning, metrics), metrics)
+    intro = (f"Binning: {binning.name} ({binning.n_voxels} voxels), evaluated as CaloChallenge dataset "
+             f"{metrics.get('dataset', '?')}, classifier protocol '{metrics.get('protocol', '?')}'. "
+             "AUC 0.5 = indistinguishable from the reference.")
+    figs = make_figures(ref, gen, binning, metrics, features)
+    return write_html(out_dir, title, intro, summary, figs, metrics, extra_html=_table_html(metrics, binning))
+
+
+def _pm(v: float | None, e: float | None, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.{digits}f}" + (f" ± {e:.2g}" if e is not None else "")
+
+
+def _table_html(metrics: dict, binning: Binning) -> str:
+    """Our row beside the published CaloChallenge rows of the same dataset (those were measured against Geant4)."""
+    if "calochallenge_row" not in metrics:
+        return ""
+    cols = [("AUC low", "auc_low", "auc_low_std", 3), ("AUC high", "auc_high", "auc_high_std", 3),
+            ("FPD × 10³", "fpd_x1e3", "fpd_x1e3_err", 2), ("KPD × 10³", "kpd_x1e3", "kpd_x1e3_err", 3),
+            ("sep. E_tot/E_inc", "sep_E_total", None, 4), ("sep. cell E", "sep_cell", None, 4),
+            ("ms/shower CPU, batch 1", "ms_cpu_1", None, 2), ("batch 100", "ms_cpu_100", None, 2),
+            ("batch 10000", "ms_cpu_10000", None, 2)]
+    ours = metrics["calochallenge_row"]
+    head = "".join(f"<th>{html.escape(c[0])}</th>" for c in cols)
+    lo = metrics["classifier_low"]
+    note = (f"this evaluation (reference: the file given; {lo['runs']} classifier trainings, "
+            f"{lo['n_per_sample'].get('val', '?')} val showers per sample)")
+    rows = [f"<tr><th>{html.escape(note)}</th>" + "".join(
+        f"<td>{_pm(ours.get(k), ours.get(e) if e else None, d)}</td>" for _, k, e, d in cols) + "</tr>"]
+    try:
+        published = CC.published_rows(binning)
+    except (KeyError, FileNotFoundError):
+        published = []
+    for r in published:
+        vals = [_pm(r.get(CC.TABLE_COLUMNS[k]), r.get(CC.TABLE_COLUMNS[e]) if e else None, d) for _, k, e, d in cols]
+        rows.append(f"<tr><th>{html.escape(r['submission'])}</th>" + "".join(f"<td>{v}</td>" for v in vals) + "</tr>")
+    return (f"<h2>CaloChallenge final table, dataset {html.escape(metrics.get('dataset', '?'))}</h2>"
+            "<p>Published rows: CaloChallenge 2022 final results, each model scored against <b>Geant4</b> data of that "
+            "dataset (the GEANT4 row: Geant4 against itself). Our row is scored against the reference file of this "
+            f"report ({binning.name}); the numbers compare only where reference data and sample sizes agree.</p>"
+            f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>")
 
 
 def _classifier_rows(metrics: dict) -> list[tuple[str, str]]:
-    lo, hi = metrics["classifier_low"], metrics["classifier_high"]
-    return [("classifier AUC, low level", f"{lo['auc']:.3f} ± {lo['auc_std']:.3f}"),
-            ("classifier AUC, high level", f"{hi['auc']:.3f} ± {hi['auc_std']:.3f}"),
-            ("JSD low / high", f"{lo['jsd']:.3f} / {hi['jsd']:.3f}")]
+    rows = []
+    for key, label in (("classifier_low", "low level"), ("classifier_high", "high level")):
+        c = metrics[key]
+        n = c["runs"]
+        spread = f" ± {c['auc_std']:.3f}" if c.get("auc_std") is not None else ""
+        jsd = f"{c['jsd']:.3f}" + (f" ± {c['jsd_std']:.3f}" if c.get("jsd_std") is not None else "")
+        sizes = c.get("n_per_sample", {})
+        rows.append((f"classifier AUC, {label} ({c.get('protocol', '')})",
+                     f"{c['auc']:.3f}{spread} ({n} training{'s' if n != 1 else ''}"
+                     + (f"; per sample {sizes.get('train')}/{sizes.get('test')}/{sizes.get('val')} train/test/val" if sizes else "")
+                     + f"); JSD {jsd}"))
+    return rows
 
 
 def write_html(out_dir: str | Path, title: str, intro: str, summary: list[tuple[str, str]], figs: dict[str, bytes],
-               metrics: dict) -> Path:
+               metrics: dict, extra_html: str = "") -> Path:
     """The report page: summary table and embedded figures; PNGs and metrics.json beside it (atomic writes)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,6 +314,7 @@ th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}} img{{max-width:1
 </head><body><h1>{html.escape(title)}</h1>
 <p>{html.escape(intro)}</p>
 <table>{rows}</table>
+{extra_html}
 {imgs}
 </body></html>
 """
@@ -249,8 +331,8 @@ def tpc_figures(ref: TPCDataset, gen: TPCDataset, metrics: dict) -> dict[str, by
     figs: dict[str, bytes] = {}
     mr, mg = cluster_moments(ref.responses), cluster_moments(gen.responses)
     seps = metrics.get("separation_power", {})
-    fig = Figure(figsize=(18, 12))
-    gs = fig.add_gridspec(4, 3, height_ratios=[3, 1, 3, 1], hspace=0.35)
+    fig = Figure(figsize=(18, 13), layout="constrained")
+    gs = fig.add_gridspec(4, 3, height_ratios=[3, 1, 3, 1])
     for k, name in enumerate(MOMENT_NAMES):
         r, c = divmod(k, 3)
         a, b = mr[:, k][np.isfinite(mr[:, k])], mg[:, k][np.isfinite(mg[:, k])]

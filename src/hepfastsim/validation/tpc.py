@@ -16,6 +16,7 @@ import numpy as np
 from hepfastsim.data.tpc_io import TPCDataset
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.validation import metrics as M
+from hepfastsim.validation.classifier import classifier_auc
 
 MOMENT_NAMES = ("pad_mean", "time_mean", "pad_var", "time_var", "pad_time_cov", "amplitude_sum")
 
@@ -88,9 +89,11 @@ def classifier_inputs(ds: TPCDataset) -> np.ndarray:
     return np.concatenate([np.log10(1 + ds.responses.reshape(len(ds), -1)), ds.params], axis=1).astype(np.float32)
 
 
-def evaluate_tpc(ref: TPCDataset, gen: TPCDataset, *, classifier_runs: int = 1, classifier_epochs: int = 30,
-                 seed: int = 0) -> dict:
-    """chi2, per-term chi2, separation power of every moment, and low/high-level classifier AUCs."""
+def evaluate_tpc(ref: TPCDataset, gen: TPCDataset, *, classifier_runs: int = 3, classifier_epochs: int = 30,
+                 seed: int = 0, protocol: str = "quick") -> dict:
+    """chi2, per-term chi2, separation power of every moment, and low/high-level classifier AUCs (inputs
+    standardised with the reference's mean and std: moments and track parameters differ by orders of magnitude;
+    the ``quick`` protocol since a few thousand events give CaloChallenge's batches of 1000 too few steps)."""
     if ref.shape != gen.shape or ref.names != gen.names:
         raise HepFastSimError(f"reference window {ref.shape} {ref.names} differs from generated {gen.shape} {gen.names}")
     terms, ndf = chi2_terms(ref, gen)
@@ -100,10 +103,10 @@ def evaluate_tpc(ref: TPCDataset, gen: TPCDataset, *, classifier_runs: int = 1, 
                     "chi2": float(sum(terms.values())), "chi2_ndf": ndf, "chi2_terms": terms,
                     "empty_fraction": {"reference": float(1 - okr.mean()), "generated": float(1 - okg.mean())}}
     result["separation_power"] = {n: M.separation_power(mr[okr, k], mg[okg, k]) for k, n in enumerate(MOMENT_NAMES)}
-    low = M.classifier_auc(classifier_inputs(ref), classifier_inputs(gen), runs=classifier_runs,
-                           epochs=classifier_epochs, seed=seed)
+    opts = {"runs": classifier_runs, "epochs": classifier_epochs, "seed": seed, "protocol": protocol}
+    low = classifier_auc(*M.standardise_pair(classifier_inputs(ref), classifier_inputs(gen)), **opts)
     hr = np.concatenate([np.nan_to_num(mr), ref.params], 1)
     hg = np.concatenate([np.nan_to_num(mg), gen.params], 1)
-    high = M.classifier_auc(hr, hg, runs=classifier_runs, epochs=classifier_epochs, seed=seed)
+    high = classifier_auc(*M.standardise_pair(hr, hg), **opts)
     result["classifier_low"], result["classifier_high"] = low.as_dict(), high.as_dict()
     return result

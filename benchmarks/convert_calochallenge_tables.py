@@ -1,0 +1,50 @@
+"""Convert the CaloChallenge final-results tables (pandas HDF in ../shared/reference/) into the JSON the package ships.
+
+The published rows (CaloChallenge 2022 final results, measured on Geant4 data) are public; the package carries the
+scalar columns so that a report can show them beside our row on a clone without ../shared. Needs pandas and
+PyTables, which the package itself does not depend on:
+
+    .venv/bin/pip install pandas tables && .venv/bin/python benchmarks/convert_calochallenge_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+SRC = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+OUT = Path(__file__).resolve().parents[1] / "src" / "hepfastsim" / "validation" / "data" / "calochallenge_results.json"
+DATASETS = {"ds1-photons": "ds1_photons", "ds1-pions": "ds1_pions", "ds2": "ds2", "ds3": "ds3"}
+
+
+def scalar(v):
+    """A float, or None for NaN and anything that is not a number (per-layer arrays, matrices)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else round(f, 6)
+
+
+def main() -> None:
+    out = {"source": "CaloChallenge 2022 final results (arXiv:2410.21611), reference data Geant4", "datasets": {}}
+    for name, stem in DATASETS.items():
+        df = pd.read_hdf(SRC / f"calochallenge_results_{stem}.hdf")
+        rows = []
+        for _, row in df.iterrows():
+            rec = {"submission": str(row["submission name"]).strip()}
+            for col in df.columns[1:]:
+                val = scalar(row[col])
+                if val is not None:
+                    rec[col] = val
+            rows.append(rec)
+        out["datasets"][name] = rows
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {OUT} ({sum(len(r) for r in out['datasets'].values())} rows)")
+
+
+if __name__ == "__main__":
+    main()
