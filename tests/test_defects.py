@@ -238,3 +238,33 @@ def test_concurrent_writer_loses_nothing(tmp_path):
     assert target.read_text() == "theirs"
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.") and p != target]
     assert len(kept) == 1 and kept[0].read_text() == "mine"
+
+
+def test_disk_full_while_simulating_leaves_a_consistent_file(tmp_path, monkeypatch):
+    """No space left while writing the second chunk: one-line error, exit 2; the file keeps the first chunk
+    with as many energies as showers, and --resume completes it."""
+    import errno
+
+    out = tmp_path / "sim.h5"
+    real = h5py.Dataset.__setitem__
+    calls = {"showers": 0}
+
+    def full_disk(self, key, value):
+        if self.name == "/showers":
+            calls["showers"] += 1
+            if calls["showers"] == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, key, value)
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", full_disk)
+    r = runner.invoke(app, ["simulate", "--out", str(out), "--n", "20", "--chunk", "10", "--energies", "1000",
+                            "--binning", "demo", "--quiet"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "No space left" in r.output
+    with h5py.File(out) as f:
+        assert len(f["incident_energies"]) == len(f["showers"]) == len(f["particle"]) == 10
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", real)
+    r = runner.invoke(app, ["simulate", "--out", str(out), "--n", "20", "--chunk", "10", "--energies", "1000",
+                            "--binning", "demo", "--quiet", "--resume"])
+    assert r.exit_code == 0, r.output
+    with h5py.File(out) as f:
+        assert len(f["showers"]) == 20

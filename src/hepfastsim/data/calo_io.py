@@ -278,17 +278,27 @@ class ShowerWriter:
         return len(self.f["showers"])
 
     def append(self, data: ShowerDataset) -> None:
+        """Write one chunk; if that fails (disk full, Ctrl-C), every dataset is cut back to the chunks before, so
+        the file stays consistent and ``--resume`` continues it."""
         n0, n = len(self), len(data)
-        self.f["incident_energies"].resize((n0 + n, 1))
-        self.f["incident_energies"][n0:] = data.energies.reshape(-1, 1)
-        self.f["showers"].resize((n0 + n, self.f["showers"].shape[1]))
-        self.f["showers"][n0:] = data.showers
-        for key in self.extras:
-            if key not in self.f:
-                continue
-            self.f[key].resize((n0 + n,))
-            self.f[key][n0:] = data.extras[key]
-        self.f.flush()
+        keys = ["incident_energies", "showers", *[k for k in self.extras if k in self.f]]
+        try:
+            self.f["incident_energies"].resize((n0 + n, 1))
+            self.f["incident_energies"][n0:] = data.energies.reshape(-1, 1)
+            self.f["showers"].resize((n0 + n, self.f["showers"].shape[1]))
+            self.f["showers"][n0:] = data.showers
+            for key in keys[2:]:
+                self.f[key].resize((n0 + n,))
+                self.f[key][n0:] = data.extras[key]
+            self.f.flush()
+        except BaseException:
+            try:
+                for key in keys:
+                    self.f[key].resize((n0, *self.f[key].shape[1:]))
+                self.f.flush()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                pass
+            raise
 
     def close(self) -> None:
         self.f.close()
