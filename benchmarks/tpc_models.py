@@ -41,7 +41,7 @@ def run(path: Path, family: str, config: str, budget_s: float | None, report_dir
             cfg["distill_time_s"] = cfg["distill_time_s"] * scale
     gen = get_family(family)(tpc_spec(train), **cfg)
     t0 = time.perf_counter()
-    log = gen.fit(tpc_samples(train), tpc_samples(val), seed=seed, progress=False)
+    log = gen.fit(tpc_samples(train), tpc_samples(val), seed=seed, progress=False).log
     t_train = time.perf_counter() - t0
     x = gen.sample(test.params, seed=seed + 1).reshape(len(test), *test.shape)
     g = TPCDataset(x, test.params, test.names, test.pad_range, test.time_range, test.centred)

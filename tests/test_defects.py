@@ -268,3 +268,26 @@ def test_disk_full_while_simulating_leaves_a_consistent_file(tmp_path, monkeypat
     assert r.exit_code == 0, r.output
     with h5py.File(out) as f:
         assert len(f["showers"]) == 20
+
+
+def test_ctrl_c_during_simulate_is_one_line_and_keeps_a_consistent_file(tmp_path):
+    """SIGINT while `simulate` runs (compiling or simulating): exit code 130, the single line 'interrupted', no
+    traceback; whatever was written is whole chunks, with as many energies as showers."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "sim.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "hepfastsim.cli", "simulate", "--out", str(out), "--n", "100000",
+                             "--chunk", "50", "--energies", "2000", "--binning", "demo", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    time.sleep(12)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip() == "interrupted" and "Traceback" not in err
+    if out.exists():
+        with h5py.File(out) as f:
+            n = len(f["showers"])
+            assert len(f["incident_energies"]) == n and n % 50 == 0

@@ -141,8 +141,6 @@ def test_cli_ensemble_band_in_evaluate_and_report(tmp_path, demo_samples):
 
     from hepfastsim.cli import app
     from hepfastsim.data.calo_io import read_showers, write_showers
-    from hepfastsim.validation.features import high_level_features
-
     ref, other = demo_samples
     tr = write_showers(tmp_path / "train.h5", ref.subset(slice(0, 900)), attrs={"binning": "binning_demo"})
     te = write_showers(tmp_path / "test.h5", other.subset(slice(0, 900)), attrs={"binning": "binning_demo"})
@@ -157,9 +155,9 @@ def test_cli_ensemble_band_in_evaluate_and_report(tmp_path, demo_samples):
         r = runner.invoke(app, args)
         assert r.exit_code == 0, r.output
     ens = json.loads((tmp_path / "rep" / "metrics.json").read_text())["ensemble"]
-    assert 0.3 < ens["band_coverage_high_level"] <= 1.0 and "log10_voxel_E" in ens["coverage"]
+    assert 0.3 < ens["band_coverage_high_level"] <= 1.0 and "e_layer_0" in ens["coverage"]
     gen = read_showers(tmp_path / "gen.h5", binning=B)
     who = np.asarray(gen.extras["member"])
-    means = [high_level_features(gen.showers[who == k], gen.energies[who == k], B)["e_ratio"].mean() for k in range(3)]
+    means = [compute_features(gen.showers[who == k], gen.energies[who == k], B)["e_ratio"].mean() for k in range(3)]
     assert ens["systematic_of_mean"]["E_tot/E_inc"] == pytest.approx(prediction_factor(3) * np.std(means, ddof=1), rel=1e-6)
     assert check_report_html(tmp_path / "rep" / "report.html") >= 8

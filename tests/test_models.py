@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -197,7 +199,7 @@ def test_resume_training_continues(tiny, tmp_path):
     m = get_family("fm")(calo_spec(B), hidden=16, layers=1, patience=100)
     m.fit(train, val, epochs=2, progress=False, checkpoint=ck)
     m2 = get_family("fm")(calo_spec(B), hidden=16, layers=1, patience=100)
-    log = m2.fit(train, val, epochs=4, progress=False, resume=ck, checkpoint=ck)
+    log = m2.fit(train, val, epochs=4, progress=False, resume=ck, checkpoint=ck).log
     assert log.epochs == [1, 2, 3, 4]
 
 

@@ -42,6 +42,17 @@ class _OneLineUsageErrors(TyperGroup):
 app = typer.Typer(cls=_OneLineUsageErrors, add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 
 
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions an exception was raised from."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def friendly(fn):
     """One line and exit code 2 for what a user's input can cause: our own errors, file-system errors (missing,
     permission, disk full), and any library exception raised while reading a user's file; Ctrl-C exits 130
@@ -64,6 +75,9 @@ def friendly(fn):
         except Exception as exc:  # noqa: BLE001 - the last line of defence of a command-line tool
             import os
 
+            if _caused_by_interrupt(exc):  # Ctrl-C inside compiled (numba) code arrives as a chained SystemError
+                typer.echo("interrupted", err=True)
+                raise typer.Exit(130)
             if os.environ.get("HEPFASTSIM_DEBUG"):
                 raise
             typer.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (if the input is "
@@ -277,7 +291,7 @@ def train(
     # an ensemble is saved once at the end (no per-epoch checkpoint); it refuses --resume with a clear error
     per_epoch = {"resume": out if resume else None, "checkpoint": None if model == "ensemble" else out}
     log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv, tensorboard=tensorboard,
-                  **per_epoch)
+                  **per_epoch).log
     if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
         return
     gen.save(out)

@@ -61,7 +61,7 @@ def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 
     cfg["time_limit_s"] = minutes * 60
     gen = get_family(model)(calo_spec(b), **cfg)
     print(f"training {model} for at most {minutes:.1f} min on {len(i_tr)} showers")
-    log = gen.fit(calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va)), seed=seed)
+    log = gen.fit(calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va)), seed=seed).log
     ckpt = gen.save(out / f"model_{model}.pt")
     t0 = time.perf_counter()
     x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)

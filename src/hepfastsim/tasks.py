@@ -17,7 +17,7 @@ import numpy as np
 from hepfastsim.data.calo_io import ShowerDataset
 from hepfastsim.data.tpc_io import TPCDataset
 from hepfastsim.geometry.binning import Binning
-from hepfastsim.models.base import Samples, TaskSpec
+from hepfastsim.data.samples import Samples, TaskSpec
 
 
 def layer_slices(binning: Binning) -> tuple[tuple[int, int], ...]:

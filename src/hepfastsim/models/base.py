@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from hepfastsim import __version__
 from hepfastsim.data.preprocessing import ConditionTransform, InverseResponse, ResponseTransform
+from hepfastsim.data.samples import Samples, TaskSpec  # noqa: F401 - re-exported: the data layer defines them
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.rng import fresh_seed, isolated_torch_rng
 from hepfastsim.fileio import atomic_output
@@ -34,47 +35,6 @@ if TYPE_CHECKING:
     from hepfastsim.models.calibration import QuantileCalibration
 
 FAMILIES: dict[str, type[Generator]] = {}
-
-
-@dataclass
-class TaskSpec:
-    """What a generator models: response size, conditions, geometry and how responses scale."""
-
-    task: str                       # "calo" or "tpc"
-    n_features: int                 # voxels or pads x time bins
-    condition_names: tuple[str, ...]
-    geometry_id: str
-    geometry_name: str
-    scale_column: int | None = 0    # condition column that scales the response (incident energy), or None
-    log_conditions: tuple[bool, ...] = (True,)
-    threshold: float = 0.0          # readout threshold applied to generated responses
-    shape: tuple[int, ...] = ()     # e.g. (pads, time) for TPC
-    groups: tuple[tuple[int, int], ...] = ()  # (start, stop) feature ranges, e.g. calorimeter layers
-    fraction_conditions: tuple[bool, ...] = ()  # also feed the fractional part (sub-bin position) of these columns
-    eps: float = 1e-6               # offset of the log preprocessing, in response units / scale
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TaskSpec:
-        """Inverse of dataclasses.asdict (lists back to tuples), for checkpoints."""
-        return cls(**{**d, "condition_names": tuple(d["condition_names"]), "log_conditions": tuple(d["log_conditions"]),
-                      "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ())),
-                      "fraction_conditions": tuple(d.get("fraction_conditions", ()))})
-
-
-@dataclass
-class Samples:
-    """Responses x (N, D) >= 0 with conditions c (N, C); the common currency of all families."""
-
-    x: np.ndarray
-    c: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.c = np.asarray(self.c, np.float64).reshape(len(self.c), -1)
-        if len(self.x) != len(self.c):
-            raise HepFastSimError(f"{len(self.x)} responses but {len(self.c)} condition rows")
-
-    def __len__(self) -> int:
-        return len(self.x)
 
 
 @dataclass
@@ -165,8 +125,9 @@ class Generator(abc.ABC):
     @abc.abstractmethod
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
-            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> TrainLog:
-        """Learn p(responses | conditions) from train (val for early stopping where the family uses it).
+            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> "Generator":
+        """Learn p(responses | conditions) from train (val for early stopping where the family uses it); returns the
+        model (scikit-learn style), the training history is ``self.log``.
         log_csv / tensorboard: loss log as CSV / TensorBoard events (families with a training loop)."""
 
     @abc.abstractmethod
@@ -502,7 +463,7 @@ class TorchGenerator(Generator):
     @isolated_torch_rng
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume: str | Path | None = None,
-            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> TrainLog:
+            checkpoint: str | Path | None = None, tensorboard: str | Path | None = None) -> "Generator":
         """Train on train (and early-stop on val). resume: a checkpoint written by a previous fit to continue;
         tensorboard: a folder for TensorBoard event files (loss/train, loss/val per epoch)."""
         if self.spec is None:
@@ -608,7 +569,7 @@ class TorchGenerator(Generator):
             t0 = time.perf_counter()
             self.fit_calibration(train, seed=seed)
             self.log.seconds += time.perf_counter() - t0
-        return self.log
+        return self
 
     @torch.no_grad()
     def fit_calibration(self, train: Samples, seed: int = 0) -> None:

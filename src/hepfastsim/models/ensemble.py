@@ -44,7 +44,7 @@ class Ensemble(Generator):
 
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None,
-            tensorboard: str | Path | None = None) -> TrainLog:
+            tensorboard: str | Path | None = None) -> "Generator":
         """Train the members one after the other with seeds seed, seed + 1, ... (loss logs NAME.memberK.csv,
         TensorBoard events in TENSORBOARD/memberK). An ensemble trains in one go: resume and per-epoch
         checkpoints are refused rather than silently ignored."""
@@ -70,7 +70,7 @@ class Ensemble(Generator):
             self.members.append(m)
             self.log.seconds += m.log.seconds
         self.x_tf, self.c_tf = self.members[0].x_tf, self.members[0].c_tf
-        return self.log
+        return self
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         """The mixture: each row from a random member (which one is kept in ``last_members``)."""

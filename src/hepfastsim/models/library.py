@@ -29,7 +29,7 @@ class ShowerLibrary(Generator):
 
     def fit(self, train: Samples, val: Samples | None = None, *, epochs: int | None = None, seed: int = 0,
             progress: bool = True, log_csv: str | Path | None = None, resume=None, checkpoint=None,
-            tensorboard: str | Path | None = None) -> TrainLog:
+            tensorboard: str | Path | None = None) -> "Generator":
         """Store the training responses (binned in energy); neighbours are searched in the standardised conditions."""
         if tensorboard:
             raise HepFastSimError("the shower library has no training loop to log to TensorBoard")
@@ -47,7 +47,7 @@ class ShowerLibrary(Generator):
         self.x_lib = np.asarray(train.x[keep], np.float32)
         self.c_lib = np.asarray(train.c[keep], np.float64)
         self._index()
-        return self.log
+        return self
 
     def _bin(self, log_e: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(self.edges, log_e, side="right") - 1, 0, len(self.edges) - 2)
