@@ -151,7 +151,7 @@ def test_cli_ensemble_band_in_evaluate_and_report(tmp_path, demo_samples):
                   "--quiet", "--binning", "demo"],
                  ["generate", "--model", str(tmp_path / "ens.pt"), "--like", str(te), "--out", str(tmp_path / "gen.h5")],
                  ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"), "--out", str(tmp_path / "rep"),
-                  "--epochs", "2", "--binning", "demo"]):
+                  "--epochs", "2", "--binning", "demo", "--runs", "2"]):
         r = runner.invoke(app, args)
         assert r.exit_code == 0, r.output
     ens = json.loads((tmp_path / "rep" / "metrics.json").read_text())["ensemble"]

@@ -216,7 +216,7 @@ def test_cli_train_generate_evaluate(tmp_path, demo_samples):
     r = runner.invoke(app, ["generate", "--model", str(tmp_path / "lib.pt"), "--like", str(te), "--out", str(tmp_path / "gen.h5")])
     assert r.exit_code == 2 and "exists" in r.output
     r = runner.invoke(app, ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"),
-                            "--out", str(tmp_path / "rep"), "--epochs", "3", "--binning", "demo"])
+                            "--out", str(tmp_path / "rep"), "--epochs", "3", "--binning", "demo", "--runs", "1"])
     assert r.exit_code == 0, r.output
     assert check_report_html(tmp_path / "rep" / "report.html") >= 8   # well-formed, every figure a readable PNG
     r = runner.invoke(app, ["evaluate", "--reference", str(te), "--generated", str(tmp_path / "gen.h5"),
@@ -348,7 +348,7 @@ def test_demo_end_to_end_tiny(tmp_path):
     import json
 
     r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--model", "gan", "--minutes", "0.05",
-                                 "--n-train", "400", "--n-test", "200"])
+                                 "--n-train", "400", "--n-test", "200", "--classifier-epochs", "3"])
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert 0.0 <= s["auc_low"] <= 1.0 and s["speedup_10GeV_batch10000"] > 0
@@ -369,3 +369,7 @@ def test_shipped_configs_validate_and_wrong_types_are_refused():
         get_family("vae")(None, hidden="lots")
     with pytest.raises(HepFastSimError, match="'lr'.*finite"):
         get_family("fm")(None, lr=float("nan"))
+    with pytest.raises(HepFastSimError, match="'hidden' of model 'gan' must be > 0, got -5"):
+        get_family("gan")(None, hidden=-5)
+    with pytest.raises(HepFastSimError, match="'ema_decay'.*<= 1"):
+        get_family("vae")(None, ema_decay=1.5)

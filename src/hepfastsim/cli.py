@@ -517,15 +517,18 @@ def export(
 def demo(
     out: Path = typer.Option(Path("demo_output"), help="work folder (simulated data is cached there)"),
     model: str = typer.Option("fm", help="model family to train"),
-    minutes: float = typer.Option(6.0, help="training time budget"),
+    minutes: float = typer.Option(6.0, min=0.01, max=10_000, help="training time budget"),
     n_train: int = typer.Option(24000, min=100),
     n_test: int = typer.Option(6000, min=100),
+    classifier_epochs: Optional[int] = typer.Option(None, min=1, max=10_000,
+                                                    help="override the CaloChallenge classifier's 50 epochs (quick look)"),
     seed: int = typer.Option(0, min=0),
 ) -> None:
     """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark."""
     from hepfastsim.demo import run_demo
 
-    run_demo(out, model=model, minutes=minutes, n_train=n_train, n_test=n_test, seed=seed)
+    run_demo(out, model=model, minutes=minutes, n_train=n_train, n_test=n_test, seed=seed,
+             classifier_epochs=classifier_epochs)
 
 
 def main() -> None:  # pragma: no cover

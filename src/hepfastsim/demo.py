@@ -50,7 +50,7 @@ def demo_data(out: Path, n_train: int, n_test: int, seed: int = 0, progress: boo
 
 
 def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 24000, n_test: int = 6000,
-             seed: int = 0) -> dict:
+             seed: int = 0, classifier_epochs: int | None = None) -> dict:
     t_start = time.time()
     train_p, test_p, fs = demo_data(out, n_train, n_test, seed)
     b = fs.binning
@@ -72,7 +72,7 @@ def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 
     full = time_fullsim(fs, (10_000.0,), n=20)
     print(f"evaluating against held-out full simulation (CaloChallenge protocol, {CLASSIFIER_RUNS} classifier trainings)")
     feats = sample_features(test, gen_ds, b)
-    m = evaluate(test, gen_ds, b, seed=seed, classifier_runs=CLASSIFIER_RUNS, features=feats,
+    m = evaluate(test, gen_ds, b, seed=seed, classifier_runs=CLASSIFIER_RUNS, classifier_epochs=classifier_epochs, features=feats,
                  timing_ms={str(k): v for k, v in timing["ms_per_shower"].items()})
     report = write_report(out / f"report_{model}", test, gen_ds, b, m, features=feats,
                           title=f"hepfastsim demo: {model} vs built-in full simulation")

@@ -58,9 +58,22 @@ def _checked_option(family: str, key: str, value, default):
           isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
     if not ok:
         raise HepFastSimError(f"option {key!r} of model {family!r} must be {kind.__name__}, got {value!r}")
-    if kind in (int, float) and not np.isfinite(value):
-        raise HepFastSimError(f"option {key!r} of model {family!r} must be finite, got {value!r}")
+    if kind in (int, float):
+        if not np.isfinite(value):
+            raise HepFastSimError(f"option {key!r} of model {family!r} must be finite, got {value!r}")
+        if value < 0 or (key in POSITIVE_OPTIONS and value == 0):
+            bound = "> 0" if key in POSITIVE_OPTIONS else ">= 0"
+            raise HepFastSimError(f"option {key!r} of model {family!r} must be {bound}, got {value!r}")
+        if key in FRACTION_OPTIONS and value > 1:
+            raise HepFastSimError(f"option {key!r} of model {family!r} must be <= 1, got {value!r}")
     return float(value) if kind is float else value
+
+
+# numeric options are >= 0; these must be > 0, and these at most 1
+POSITIVE_OPTIONS = {"epochs", "batch_size", "lr", "hidden", "layers", "patience", "members", "steps", "latent",
+                    "transforms", "n_critic", "k", "per_bin", "student_hidden", "student_layers", "calibration_bins",
+                    "calibration_samples"}
+FRACTION_OPTIONS = {"ema_decay", "fixed_dropout"}
 
 
 class Generator(abc.ABC):
