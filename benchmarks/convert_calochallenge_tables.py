@@ -1,21 +1,22 @@
-"""Convert the CaloChallenge final-results tables (pandas HDF in ../shared/reference/) into the JSON the package ships.
+"""Convert the CaloChallenge final-results tables (pandas HDF files) into the JSON the package ships.
 
-The published rows (CaloChallenge 2022 final results, measured on Geant4 data) are public; the package carries the
-scalar columns so that a report can show them beside our row on a clone without ../shared. Needs pandas and
-PyTables, which the package itself does not depend on:
+A maintainer's tool, run once: the published rows (CaloChallenge 2022 final results, measured on Geant4 data) are
+public, and the package carries their scalar columns in validation/data/ so that every report shows them without
+these HDF files. --source is the folder of calochallenge_results_ds*.hdf (this team keeps them in
+../shared/reference). Needs pandas and PyTables, which the package itself does not depend on:
 
-    .venv/bin/pip install pandas tables && .venv/bin/python benchmarks/convert_calochallenge_tables.py
+    .venv/bin/pip install pandas tables && .venv/bin/python benchmarks/convert_calochallenge_tables.py --source DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
-SRC = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 OUT = Path(__file__).resolve().parents[1] / "src" / "hepfastsim" / "validation" / "data" / "calochallenge_results.json"
 DATASETS = {"ds1-photons": "ds1_photons", "ds1-pions": "ds1_pions", "ds2": "ds2", "ds3": "ds3"}
 
@@ -30,9 +31,12 @@ def scalar(v):
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", type=Path, required=True, help="folder of calochallenge_results_ds*.hdf")
+    src = ap.parse_args().source
     out = {"source": "CaloChallenge 2022 final results (arXiv:2410.21611), reference data Geant4", "datasets": {}}
     for name, stem in DATASETS.items():
-        df = pd.read_hdf(SRC / f"calochallenge_results_{stem}.hdf")
+        df = pd.read_hdf(src / f"calochallenge_results_{stem}.hdf")
         rows = []
         for _, row in df.iterrows():
             rec = {"submission": str(row["submission name"]).strip()}

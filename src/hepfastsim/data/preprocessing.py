@@ -98,16 +98,18 @@ class ResponseTransform:
             yield i, self._log(x[i:i + CHUNK], scale[i:i + CHUNK], rng)
 
     def fit(self, x: np.ndarray, scale: np.ndarray) -> "ResponseTransform":
-        """Mean, std (two passes, float64 sums) and maximum of the standardised features of the training set."""
+        """Mean and maximum (first pass), std (second pass, float64 sums) of the features of the training set; the
+        maximum of the standardised features follows from them."""
         scale = np.asarray(scale, np.float64)
-        s1 = sum(u.sum(0) for _, u in self._chunks(x, scale, np.random.default_rng(0)))
+        s1, u_hi = 0.0, -np.inf
+        for _, u in self._chunks(x, scale, np.random.default_rng(0)):
+            s1, u_hi = s1 + u.sum(0), np.maximum(u_hi, u.max(0))
         self.mean = s1 / len(x)
         s2 = sum(((u - self.mean) ** 2).sum(0) for _, u in self._chunks(x, scale, np.random.default_rng(0)))
         # floor for features (nearly) constant in training, so a rare non-zero value elsewhere stays O(10), not O(1e6)
         sd = np.sqrt(s2 / len(x))
         self.std = np.maximum(sd, 0.01 * sd.max()) + 1e-6
-        self.u_max = np.max([((u - self.mean) / self.std).max(0)
-                             for _, u in self._chunks(x, scale, np.random.default_rng(0))], axis=0)
+        self.u_max = (u_hi - self.mean) / self.std   # standardising is increasing: the maximum maps to the maximum
         return self
 
     def forward(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

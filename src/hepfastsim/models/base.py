@@ -53,9 +53,10 @@ def _checked_option(family: str, key: str, value, default):
     kind = type(default)
     if default is None or kind not in (int, float, bool, str):
         return value
-    ok = (isinstance(value, bool) if kind is bool else
-          isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
-          isinstance(value, int) and not isinstance(value, bool) if kind is int else isinstance(value, str))
+    if kind in (bool, str):
+        ok = isinstance(value, kind)
+    else:  # a bool is an int to Python, not a number of epochs or a learning rate
+        ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
     if not ok:
         raise HepFastSimError(f"option {key!r} of model {family!r} must be {kind.__name__}, got {value!r}")
     if kind in (int, float):

@@ -196,12 +196,11 @@ def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
         prob, lab = _predict(model, ref, gen, te_r, te_g, bs)
         acc = float(np.mean(np.round(prob) == lab))
         if acc > best_acc:
-            best_acc, best_epoch = acc, epoch + 1
+            best_acc, best_epoch, p_test, y_test = acc, epoch + 1, prob, lab   # the kept epoch's test predictions
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         if acc == 1.0:
             break
     model.load_state_dict(best_state)
-    p_test, y_test = _predict(model, ref, gen, te_r, te_g, bs)
     p_val, y_val = _predict(model, ref, gen, va_r, va_g, bs)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(p_test, y_test)
     p_cal = iso.predict(p_val)

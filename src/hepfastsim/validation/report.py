@@ -135,8 +135,12 @@ def make_figures(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, metri
             _ratio_hist(fig.add_subplot(gs[2 * r, c]), fig.add_subplot(gs[2 * r + 1, c]), ref_v, gen_v, name, e,
                         sep=seps.get(name), band=bands.get(name), log_x=group == "e_layer")
         figs[f"hist_{group.replace('/', '_')}.png"] = _png(fig)
-    counts_r, _ = CC.cell_counts(ref.showers, edges["cell_E"], thr)
-    counts_g, _ = CC.cell_counts(gen.showers, edges["cell_E"], thr)
+    spectrum = metrics.get("cell_spectrum")   # evaluate's histogram on these edges, else one pass here
+    if spectrum is not None:
+        counts_r, counts_g = np.asarray(spectrum["reference"]), np.asarray(spectrum["generated"])
+    else:
+        counts_r, _ = CC.cell_counts(ref.showers, edges["cell_E"], thr)
+        counts_g, _ = CC.cell_counts(gen.showers, edges["cell_E"], thr)
     fig, gs, _ = _panel_grid(["cell_E"])
     _ratio_hist(fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[1, 0]), None, None, "cell energy [MeV]",
                 edges["cell_E"], sep=seps.get("cell_E"), log_x=True, counts=(counts_r, counts_g))
