@@ -13,6 +13,8 @@ import numpy as np
 from hepfastsim.data.calo_io import ShowerDataset, read_showers
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import load_generator
+from hepfastsim.models.calibration import calibrate
+from hepfastsim.models.options import CalibrationOptions
 from hepfastsim.tasks import calo_samples
 from hepfastsim.validation import metrics as M
 from hepfastsim.validation.evaluate import feature_histograms, sample_features
@@ -35,10 +37,9 @@ def main() -> None:
     for path in a.models:
         gen = load_generator(path)
         if a.uncalibrated:
-            gen.calibration = None   # what the training itself reached
+            gen.calibration_ = None   # what the training itself reached
         elif a.calibration_bins:
-            gen.config["calibration_bins"] = a.calibration_bins
-            gen.fit_calibration(calo_samples(read_showers(a.train, binning=b)))
+            calibrate(gen, calo_samples(read_showers(a.train, binning=b)), CalibrationOptions(calibration_bins=a.calibration_bins))
         x = gen.sample(test.energies.reshape(-1, 1), seed=1)
         fr, fg = sample_features(test, ShowerDataset(test.energies, x), b)
         hists = feature_histograms(fr, fg, b)

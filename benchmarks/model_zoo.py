@@ -28,6 +28,8 @@ from hepfastsim.bench.timing import time_generator
 from hepfastsim.data.calo_io import ShowerDataset, read_showers
 from hepfastsim.demo import demo_data, family_config
 from hepfastsim.models import get_family
+from hepfastsim.models.options import split_calibration
+from hepfastsim.train import Trainer
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
 from hepfastsim.validation.evaluate import evaluate
 
@@ -40,9 +42,10 @@ def run_family(name: str, minutes: float | None, epochs: int | None, train, val,
             cfg.update(epochs=epochs, patience=epochs)
         if minutes:
             cfg["time_limit_s"] = minutes * 60
+    cfg, calibration = split_calibration({**cfg, "seed": seed})
     gen = get_family(name)(calo_spec(binning), **cfg)
     t0 = time.perf_counter()
-    log = gen.fit(calo_samples(train), calo_samples(val), seed=seed, progress=False).log
+    log = Trainer(calibration=calibration).fit(gen, calo_samples(train), calo_samples(val)).history_
     t_train = time.perf_counter() - t0
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)

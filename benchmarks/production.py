@@ -26,6 +26,8 @@ from hepfastsim.data.calo_io import ShowerDataset, read_showers
 from hepfastsim.demo import family_config
 from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family, load_generator
+from hepfastsim.models.options import split_calibration
+from hepfastsim.train import Trainer
 from hepfastsim.routing import Policy, run_policy
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
 from hepfastsim.validation.ensemble import band_coverage, ensemble_bands, ensemble_summary
@@ -59,17 +61,18 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
     if save is not None and save.exists():   # evaluate an ensemble this script trained and saved before
         ens = load_generator(save)
     else:
-        opts = {**family_config(family), "time_limit_s": minutes * 60, **(extra or {})}
-        ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts, bootstrap=bootstrap)
-        ens.fit(calo_samples(train), calo_samples(val), seed=0, progress=False)
+        opts, calibration = split_calibration({**family_config(family), "time_limit_s": minutes * 60})
+        ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts, bootstrap=bootstrap,
+                                     **(extra or {}))
+        Trainer(calibration=calibration).fit(ens, calo_samples(train), calo_samples(val))
         if save is not None:
             ens.save(save)
     x = ens.sample(test.energies.reshape(-1, 1), seed=3)
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
     bands = bands_of(test, gen, binning)
     summ = ensemble_summary(bands)
-    return {"family": family, "members": len(ens.members), "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
-            "train_s": ens.log.seconds,
+    return {"family": family, "members": len(ens.members_), "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
+            "train_s": ens.history_.seconds,
             "coverage_high_level": summ["band_coverage_high_level"],
             # the plain mean +- std band (no small-K correction), for comparison
             "coverage_high_level_std_band": float(np.nanmean([band_coverage(b, b["std"]) for b in bands.values()])),

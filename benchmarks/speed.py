@@ -75,8 +75,7 @@ def ds2_rows(n_train: int = 300) -> list[dict]:
     rows = []
     for fam, cfg in (("gan", {"hidden": 512, "layers": 3}), ("vae", {"hidden": 512, "layers": 3}),
                      ("fm", {"hidden": 512, "layers": 4, "steps": 8})):
-        gen = get_family(fam)(calo_spec(b), **cfg)
-        gen.fit(data, epochs=1, progress=False)
+        gen = get_family(fam)(calo_spec(b), **cfg, epochs=1).fit(data)
         t = time_generator(gen, 10_000.0, batch_sizes=BATCHES, repeats=3)["ms_per_shower"]
         rows.append({"family": fam, "binning": b.name, "voxels": b.n_voxels, "backend": "torch", "ms": t})
         print(json.dumps(rows[-1], default=float), flush=True)

@@ -23,6 +23,8 @@ from hepfastsim.bench.timing import time_generator
 from hepfastsim.data.tpc_io import TPCDataset, read_tpc, select_split
 from hepfastsim.demo import family_config
 from hepfastsim.models import get_family
+from hepfastsim.models.options import split_calibration
+from hepfastsim.train import Trainer
 from hepfastsim.tasks import tpc_samples, tpc_spec
 from hepfastsim.validation.report import write_tpc_report
 from hepfastsim.validation.tpc import evaluate_tpc
@@ -39,9 +41,10 @@ def run(path: Path, family: str, config: str, budget_s: float | None, report_dir
         cfg["time_limit_s"] = budget_s if not cfg.get("distill_epochs") else cfg["time_limit_s"] * scale
         if cfg.get("distill_time_s"):
             cfg["distill_time_s"] = cfg["distill_time_s"] * scale
+    cfg, calibration = split_calibration({**cfg, "seed": seed})
     gen = get_family(family)(tpc_spec(train), **cfg)
     t0 = time.perf_counter()
-    log = gen.fit(tpc_samples(train), tpc_samples(val), seed=seed, progress=False).log
+    log = Trainer(calibration=calibration).fit(gen, tpc_samples(train), tpc_samples(val)).history_
     t_train = time.perf_counter() - t0
     x = gen.sample(test.params, seed=seed + 1).reshape(len(test), *test.shape)
     g = TPCDataset(x, test.params, test.names, test.pad_range, test.time_range, test.centred)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from hepfastsim.models import get_family
-from hepfastsim.models.base import Samples, TaskSpec
+from hepfastsim.data.samples import Samples, TaskSpec
 
 out = sys.argv[1]
 rng = np.random.default_rng(0)
@@ -20,18 +20,17 @@ x = (c * np.linspace(0.5, 4.0, 8)[None, :] * (1.0 + 0.02 * rng.standard_normal((
 spec = TaskSpec(task="toy", n_features=8, condition_names=("a",), geometry_id="toy", geometry_name="toy",
                 scale_column=None, log_conditions=(False,), eps=1.0)
 train, val = Samples(x[:1200], c[:1200]), Samples(x[1200:], c[1200:])
-model = get_family("fm")(spec, hidden=64, layers=2, batch_size=100, lr=2e-3, patience=100, ema_decay=0.0,
-                         calibrate=False)
-model.fit(train, val, epochs=8, seed=0, progress=False)
-torch.save({k: v.detach().cpu() for k, v in model.net.state_dict().items()}, f"{out}/rank{model.rank}.pt")
+model = get_family("fm")(spec, hidden=64, layers=2, batch_size=100, lr=2e-3, patience=100, ema_decay=0.0, epochs=8)
+model.fit(train, val)
+torch.save({k: v.detach().cpu() for k, v in model.net_.state_dict().items()}, f"{out}/rank{model.rank}.pt")
 if model.rank == 0:
     torch.distributed.destroy_process_group()
-    xv = torch.from_numpy(model.x_tf.forward(val.x, model._scale(val.c)))
-    cv = torch.from_numpy(model.c_tf.forward(val.c))
+    xv = torch.from_numpy(model.x_tf_.forward(val.x, model._scale(val.c)))
+    cv = torch.from_numpy(model.c_tf_.forward(val.c))
     model.world = 1
-    model._setup()  # a fresh, untrained network of the same shape
+    model.setup()  # a fresh, untrained network of the same shape
     torch.manual_seed(0)
     with torch.no_grad():
-        untrained = float(model.val_loss(model.net, xv, cv))
+        untrained = float(model.val_loss(model.net_, xv, cv))
     with open(f"{out}/losses.json", "w") as f:
-        json.dump({"best_val": min(model.log.val_loss), "untrained_val": untrained}, f)
+        json.dump({"best_val": min(model.history_.val_loss), "untrained_val": untrained}, f)

@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from hepfastsim.geometry.binning import builtin_binning
-from hepfastsim.models import get_family
 from hepfastsim.data.samples import Samples
+from hepfastsim.models import get_family
+from hepfastsim.models.options import split_calibration
+from hepfastsim.train import Trainer
 from hepfastsim.tasks import calo_spec, layer_slices
 
 B = builtin_binning("demo")
@@ -31,9 +33,8 @@ CASES: dict[str, tuple[str, dict, int]] = {
     "fm": ("fm", {**SMALL, "steps": 2}, 2),
     "fm_distilled": ("fm", {**SMALL, "steps": 2, "distill_epochs": 1, "distill_pairs": 300, "student_hidden": 16,
                             "student_layers": 1}, 2),
-    "ensemble_masks_repulsion": ("ensemble", {"base": "fm", "members": 2,
-                                              "options": {**SMALL, "steps": 2, "fixed_dropout": 0.2, "repulsion": 1.0,
-                                                          "repulsion_epochs": 2}}, 2),
+    "ensemble_masks_repulsion": ("ensemble", {"base": "fm", "members": 2, "fixed_dropout": 0.2, "repulsion": 1.0,
+                                              "repulsion_epochs": 2, "options": {**SMALL, "steps": 2}}, 2),
     "ensemble_bootstrap": ("ensemble", {"base": "vae", "members": 2, "bootstrap": True,
                                         "options": {**SMALL, "latent": 4}}, 1),
 }
@@ -55,7 +56,11 @@ def run_case(name: str) -> dict[str, np.ndarray]:
     family, options, epochs = CASES[name]
     torch.set_num_threads(1)
     train, val = synthetic_samples(200, 1), synthetic_samples(50, 2)
-    m = get_family(family)(calo_spec(B), **options)
-    m.fit(train, val, epochs=epochs or None, seed=3, progress=False)
+    options, calibration = split_calibration(options)
+    if epochs:
+        where = options["options"] if family == "ensemble" else options
+        where["epochs"] = epochs
+    m = get_family(family)(calo_spec(B), **options, seed=3)
+    Trainer(calibration=calibration).fit(m, train, val)
     e = np.geomspace(1000.0, 10000.0, 40)
-    return {"x": m.sample(e, seed=7), "val_loss": np.asarray(m.log.val_loss, np.float64)}
+    return {"x": m.sample(e, seed=7), "val_loss": np.asarray(m.history_.val_loss, np.float64)}

@@ -9,6 +9,8 @@ import torch
 from hepfastsim.geometry.binning import builtin_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.models.calibration import QuantileCalibration
+from hepfastsim.models.options import CalibrationOptions
+from hepfastsim.train import Trainer
 from hepfastsim.tasks import calo_spec
 
 B = builtin_binning("demo")
@@ -45,9 +47,9 @@ def test_calibrated_model_round_trip_and_onnx(tiny, tmp_path):
     from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
 
     train, val = tiny
-    m = get_family("vae")(calo_spec(B), hidden=32, layers=2, calibrate=True, calibration_bins=2)
-    m.fit(train, val, epochs=2, progress=False)
-    assert m.calibration is not None
+    m = get_family("vae")(calo_spec(B), hidden=32, layers=2, epochs=2)
+    Trainer(calibration=CalibrationOptions(calibrate=True, calibration_bins=2)).fit(m, train, val)
+    assert m.calibration_ is not None
     e = np.array([1500.0, 3000.0, 9000.0] * 4)
     x = m.sample(e, seed=5)
     assert np.all(np.isfinite(x)) and x.min() >= 0 and np.all((x == 0) | (x >= 15.15e-3))
@@ -57,7 +59,7 @@ def test_calibrated_model_round_trip_and_onnx(tiny, tmp_path):
     onnx = export_onnx(m, tmp_path / "m.onnx")
     got = OnnxSampler(m, onnx).run_latent(e, z)
     np.testing.assert_allclose(got, torch_from_latent(m, e, z), rtol=1e-4, atol=1e-6)
-    m.calibration = None
+    m.calibration_ = None
     assert not np.allclose(torch_from_latent(m, e, z), got)     # the graph really contains the calibration
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from hepfastsim.cli import app
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.train import Trainer
 
 runner = CliRunner()
 
@@ -168,19 +169,19 @@ def test_resume_keeps_the_best_epoch_of_the_interrupted_run(tiny, tmp_path, monk
     left) ends with the best epoch's weights, not with the EMA of the last epoch written."""
     from hepfastsim.geometry.binning import builtin_binning
     from hepfastsim.models import get_family
-    from hepfastsim.models.base import TorchGenerator
+    from hepfastsim.models.neural import TorchGenerator
     from hepfastsim.tasks import calo_spec
 
     train, val = tiny
     losses = iter([1.0, 0.5, 0.9])                          # the best epoch is the second of three
     monkeypatch.setattr(TorchGenerator, "val_loss", lambda self, net, x, c: next(losses))
     ck = tmp_path / "fm.pt"
-    first = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100, calibrate=False)
-    first.fit(train, val, epochs=3, progress=False, checkpoint=ck)
-    assert first.log.best_epoch == 2
-    resumed = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100, calibrate=False)
-    resumed.fit(train, val, epochs=3, progress=False, resume=ck)
-    for a, b in zip(first.ema.state_dict().values(), resumed.ema.state_dict().values()):
+    first = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100)
+    Trainer(checkpoint=ck).fit(first.set_params(epochs=3), train, val)
+    assert first.history_.best_epoch == 2
+    resumed = get_family("fm")(calo_spec(builtin_binning("demo")), hidden=16, layers=1, patience=100)
+    Trainer(resume=ck).fit(resumed.set_params(epochs=3), train, val)
+    for a, b in zip(first.ema_.state_dict().values(), resumed.ema_.state_dict().values()):
         assert torch.equal(a, b)
 
 
@@ -192,7 +193,7 @@ def test_ensemble_refuses_resume(tiny, tmp_path):
     train, val = tiny
     ens = get_family("ensemble")(calo_spec(builtin_binning("demo")), base="library", members=2)
     with pytest.raises(HepFastSimError, match="cannot resume"):
-        ens.fit(train, val, resume=tmp_path / "ens.pt")
+        Trainer(resume=tmp_path / "ens.pt").fit(ens, train, val)
 
 
 def test_tpc_value_beyond_float32_is_refused(tmp_path):
@@ -221,7 +222,7 @@ def test_cli_train_with_discrete_energies_and_calibration(tmp_path, binning, n, 
     from hepfastsim.models import load_generator
 
     gen = load_generator(tmp_path / "fm.pt")
-    assert gen.calibration is not None
+    assert gen.calibration_ is not None
     x = gen.sample(np.array([[1000.0], [10000.0], [100000.0]]), seed=0)
     assert np.isfinite(x).all() and x.shape == (3, voxels)
 

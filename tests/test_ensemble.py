@@ -22,15 +22,15 @@ B = builtin_binning("demo")
 def test_ensemble_of_libraries_round_trip(demo_samples, tmp_path):
     ref, other = demo_samples
     ens = get_family("ensemble")(calo_spec(B), base="library", members=3, options={"per_bin": 100})
-    ens.fit(calo_samples(ref), seed=4)
-    assert len(ens.members) == 3
+    ens.set_params(seed=4).fit(calo_samples(ref))
+    assert len(ens.members_) == 3
     # members trained with different seeds store different showers
-    assert not np.array_equal(ens.members[0].x_lib, ens.members[1].x_lib)
+    assert not np.array_equal(ens.members_[0].x_lib_, ens.members_[1].x_lib_)
     x = ens.sample(other.energies[:300], seed=1)
     assert x.shape == (300, B.n_voxels) and set(np.unique(ens.last_members)) == {0, 1, 2}
     back = load_generator(ens.save(tmp_path / "ens.pt"))
     assert np.array_equal(back.sample(other.energies[:300], seed=1), x)
-    with pytest.raises(HepFastSimError, match="at least 2"):
+    with pytest.raises(HepFastSimError, match="members.*greater than or equal to 2"):
         get_family("ensemble")(calo_spec(B), members=1)
     with pytest.raises(HepFastSimError, match="unknown model family"):
         get_family("ensemble")(calo_spec(B), base="nope")
@@ -42,11 +42,11 @@ def test_bootstrap_members_see_resampled_training_sets(tiny):
     train, _ = tiny
     n = len(train)
     plain = get_family("ensemble")(calo_spec(B), base="library", members=2, options={"energy_bins": 0})
-    plain.fit(train, seed=1)
-    assert all(len(np.unique(m.x_lib, axis=0)) == n for m in plain.members)
+    plain.set_params(seed=1).fit(train)
+    assert all(len(np.unique(m.x_lib_, axis=0)) == n for m in plain.members_)
     boot = get_family("ensemble")(calo_spec(B), base="library", members=2, options={"energy_bins": 0}, bootstrap=True)
-    boot.fit(train, seed=1)
-    a, b = (m.x_lib for m in boot.members)
+    boot.set_params(seed=1).fit(train)
+    a, b = (m.x_lib_ for m in boot.members_)
     assert len(a) == n and 0.55 * n < len(np.unique(a, axis=0)) < 0.72 * n
     assert not np.array_equal(a, b)
 
@@ -78,24 +78,29 @@ def test_band_is_a_68_percent_prediction_interval(k):
 
 
 def test_fixed_dropout_masks(tiny, tmp_path):
-    """A member's fixed mask silences about p of the hidden units, for good: same mask after loading, another
-    mask seed gives another member."""
-    from hepfastsim.models.base import FixedMask
+    """An ensemble member's fixed mask silences about p of the hidden units, for good: same mask after loading,
+    the next member another mask."""
+    from hepfastsim.models.ensemble import FixedMask
 
     train, val = tiny
-    m = get_family("vae")(calo_spec(B), hidden=64, layers=2, fixed_dropout=0.5, mask_seed=3)
-    m.fit(train, val, epochs=2, progress=False)
-    masks = [mod for mod in m.net.modules() if isinstance(mod, FixedMask)]
+    ens = get_family("ensemble")(calo_spec(B), base="vae", members=2, fixed_dropout=0.5, seed=3,
+                                 options={"hidden": 64, "layers": 2, "epochs": 2})
+    ens.fit(train, val)
+    m, other = ens.members_
+    masks = [mod for mod in m.net_.modules() if isinstance(mod, FixedMask)]
     assert len(masks) == 4                                     # 2 hidden activations in encoder and decoder
+    assert [mod.seed for mod in masks] == [3000, 3001, 3002, 3003]   # member 0: mask seed = ensemble seed
     kept = np.concatenate([(mod._mask > 0).numpy() for mod in masks])
     assert 0.35 < kept.mean() < 0.65
     e = np.array([2000.0, 6000.0] * 5)
-    x = m.sample(e, seed=1)
-    assert np.array_equal(load_generator(m.save(tmp_path / "m.pt")).sample(e, seed=1), x)
-    other = get_family("vae")(calo_spec(B), hidden=64, layers=2, fixed_dropout=0.5, mask_seed=4)
-    other.fit(train, val, epochs=1, progress=False)
-    m2 = [mod for mod in other.net.modules() if isinstance(mod, FixedMask)]
+    x = ens.sample(e, seed=1)
+    loaded = load_generator(ens.save(tmp_path / "ens.pt"))
+    assert np.array_equal(loaded.sample(e, seed=1), x)
+    assert [mod for mod in loaded.members_[0].ema_.module.modules() if isinstance(mod, FixedMask)]
+    m2 = [mod for mod in other.net_.modules() if isinstance(mod, FixedMask)]
     assert not np.array_equal(m2[0]._mask.numpy(), masks[0]._mask.numpy())
+    with pytest.raises(HepFastSimError, match="unknown option 'fixed_dropout' for model 'vae'"):
+        get_family("vae")(calo_spec(B), fixed_dropout=0.5)    # an ensemble's option, not a family's
 
 
 def test_repulsion_pushes_members_apart(tiny):
@@ -103,31 +108,32 @@ def test_repulsion_pushes_members_apart(tiny):
     than one trained with the same seed without repulsion; an ensemble passes the earlier members on."""
     import torch
 
+    from hepfastsim.models.ensemble import Repulsion
+
     train, val = tiny
-    opts = {"hidden": 32, "layers": 2, "batch_size": 64, "steps": 2, "ema_decay": 0.0}
-    first = get_family("fm")(calo_spec(B), **opts)
-    first.fit(train, val, epochs=3, seed=0, progress=False)
-    xv = torch.from_numpy(first.x_tf.forward(val.x, val.c[:, 0]))
-    cv = torch.from_numpy(first.c_tf.forward(val.c))
+    opts = {"hidden": 32, "layers": 2, "batch_size": 64, "steps": 2, "ema_decay": 0.0, "epochs": 3}
+    first = get_family("fm")(calo_spec(B), **opts, seed=0).fit(train, val)
+    xv = torch.from_numpy(first.x_tf_.forward(val.x, val.c[:, 0]))
+    cv = torch.from_numpy(first.c_tf_.forward(val.c))
 
     def distance(m) -> float:
         g = torch.Generator()
         with torch.no_grad():
             g.manual_seed(5)
-            a = m.function_output(m.ema.module, xv, cv, g)
+            a = m.function_output(m.ema_.module, xv, cv, g)
             g.manual_seed(5)
-            return float(((a - first.function_output(first.ema.module, xv, cv, g)) ** 2).mean())
+            return float(((a - first.function_output(first.ema_.module, xv, cv, g)) ** 2).mean())
 
-    plain = get_family("fm")(calo_spec(B), **opts)
-    plain.fit(train, val, epochs=3, seed=1, progress=False)
-    pushed = get_family("fm")(calo_spec(B), **opts, repulsion=5.0, repulsion_epochs=3)
-    pushed.repel_from = [first]
-    pushed.fit(train, val, epochs=3, seed=1, progress=False)
+    plain = get_family("fm")(calo_spec(B), **opts, seed=1).fit(train, val)
+    pushed = get_family("fm")(calo_spec(B), **opts, seed=1)
+    pushed.penalties.append(Repulsion([first], strength=5.0, epochs=3))
+    pushed.fit(train, val)
     # same seed: without the repulsion the two are identical (ratio 1); with it 1.19 on the corrected simulation
     assert distance(pushed) > 1.1 * distance(plain)
-    ens = get_family("ensemble")(calo_spec(B), base="fm", members=2, options={**opts, "repulsion": 1.0, "fixed_dropout": 0.2})
-    ens.fit(train, val, epochs=1, progress=False)
-    assert [m.config["mask_seed"] for m in ens.members] == [0, 1] and all(not m.repel_from for m in ens.members)
+    ens = get_family("ensemble")(calo_spec(B), base="fm", members=2, repulsion=1.0, fixed_dropout=0.2,
+                                 options={**opts, "epochs": 1})
+    ens.fit(train, val)
+    assert ens.mask_seeds_ == [0, 1] and all(not m.penalties for m in ens.members_)
 
 
 def test_cli_ensemble_band_in_evaluate_and_report(tmp_path, demo_samples):

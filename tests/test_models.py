@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from hepfastsim.cli import app
 from hepfastsim.data.calo_io import write_showers
 from hepfastsim.errors import HepFastSimError
+from hepfastsim.train import Trainer
 from hepfastsim.geometry.binning import builtin_binning, load_binning
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.tasks import calo_spec, layer_slices
@@ -29,6 +30,8 @@ def _cfg(family):
         cfg.update(decoder_noise=True, beta=1.0, dequantize=True)
     if family == "library":
         cfg = {}
+    else:
+        cfg["epochs"] = 2
     return cfg
 
 
@@ -36,8 +39,8 @@ def _cfg(family):
 def test_fit_sample_save_load(family, tiny, tmp_path):
     torch.set_num_threads(1)
     train, val = tiny
-    m = get_family(family)(calo_spec(B), **_cfg(family))
-    m.fit(train, val, epochs=2, seed=0, progress=False)
+    m = get_family(family)(calo_spec(B), **_cfg(family)).fit(train, val)
+    assert m.history_.epochs == ([] if family == "library" else [1, 2])
     e = np.array([1500.0, 3000.0, 9000.0] * 10)
     x = m.sample(e, seed=7)
     assert x.shape == (30, B.n_voxels)
@@ -55,13 +58,13 @@ def test_vae_decoder_noise(tiny):
     torch.set_num_threads(1)
     train, val = tiny
     m = get_family("vae")(calo_spec(B), **_cfg("vae"))
-    m.fit(train, val, epochs=2, seed=0, progress=False)
-    assert m.latent_dim() == 32 + m.x_tf.n_out
-    c = torch.from_numpy(m.c_tf.forward(np.full((50, 1), 5000.0)))
+    m.set_params(epochs=2, seed=0).fit(train, val)
+    assert m.latent_dim() == 32 + m.x_tf_.n_out
+    c = torch.from_numpy(m.c_tf_.forward(np.full((50, 1), 5000.0)))
     z = torch.randn(50, m.latent_dim(), generator=torch.Generator().manual_seed(3))
     z0 = z.clone()
     z0[:, 32:] = 0.0
-    net = m.ema.module
+    net = m.ema_.module
     with torch.no_grad():
         mean, log_sigma = m._decoder(net, z[:, :32], c)
         np.testing.assert_allclose(m.decode(net, c, z0), mean, atol=1e-6)
@@ -73,7 +76,7 @@ def test_library_energy_scaling(tiny):
     train, _ = tiny
     order = np.argsort(train.c[:, 0])
     pick = order[[0, len(order) // 2, -1]]          # three showers of very different energy
-    from hepfastsim.models.base import Samples
+    from hepfastsim.data.samples import Samples
 
     lib = get_family("library")(calo_spec(B), k=1, energy_bins=0)
     lib.fit(Samples(train.x[pick], train.c[pick]))
@@ -86,11 +89,11 @@ def test_library_bins_budget(tiny):
     """The binned library stores at most per_bin showers per log-energy bin and answers from the request's bin."""
     train, _ = tiny
     lib = get_family("library")(calo_spec(B), energy_bins=2, per_bin=50)
-    lib.fit(train, seed=0)
-    assert len(lib.x_lib) == 100
-    mid = np.exp(lib.edges[1])
-    stored_ratio = lib.x_lib.sum(1) / lib.c_lib[:, 0]
-    low = lib.c_lib[:, 0] < mid
+    lib.set_params(seed=0).fit(train)
+    assert len(lib.x_lib_) == 100
+    mid = np.exp(lib.edges_[1])
+    stored_ratio = lib.x_lib_.sum(1) / lib.c_lib_[:, 0]
+    low = lib.c_lib_[:, 0] < mid
     assert low.sum() == 50
     for e_req, members in ((mid * 0.99, low), (mid * 1.01, ~low)):
         got = lib.sample(np.full(100, e_req), seed=1).sum(1) / e_req
@@ -136,7 +139,7 @@ def test_fm_layer_energies_and_distilled_student(tiny, tmp_path):
     train, val = tiny
     m = get_family("fm")(calo_spec(B), hidden=32, layers=2, steps=4, group_energies=True, distill_epochs=2,
                          distill_pairs=2000, student_hidden=32, student_layers=2)
-    m.fit(train, val, epochs=2, progress=False)
+    m.set_params(epochs=2).fit(train, val)
     e = np.array([1500.0, 3000.0, 9000.0] * 5)
     x = m.sample(e, seed=3)
     assert x.shape == (15, B.n_voxels) and np.all(np.isfinite(x)) and x.min() >= 0
@@ -168,7 +171,7 @@ def test_corrupt_checkpoint(tmp_path, tiny):
         load_generator(tmp_path / "missing.pt")
     train, _ = tiny
     m = get_family("vae")(calo_spec(B), hidden=16, layers=1)
-    m.fit(train, epochs=1, progress=False)
+    m.set_params(epochs=1).fit(train)
     p = m.save(tmp_path / "good.pt")
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
@@ -197,9 +200,9 @@ def test_resume_training_continues(tiny, tmp_path):
     train, val = tiny
     ck = tmp_path / "fm.pt"
     m = get_family("fm")(calo_spec(B), hidden=16, layers=1, patience=100)
-    m.fit(train, val, epochs=2, progress=False, checkpoint=ck)
+    Trainer(checkpoint=ck).fit(m.set_params(epochs=2), train, val)
     m2 = get_family("fm")(calo_spec(B), hidden=16, layers=1, patience=100)
-    log = m2.fit(train, val, epochs=4, progress=False, resume=ck, checkpoint=ck).log
+    log = Trainer(checkpoint=ck, resume=ck).fit(m2.set_params(epochs=4), train, val).history_
     assert log.epochs == [1, 2, 3, 4]
 
 
@@ -266,8 +269,7 @@ def test_onnx_parity(family, tiny, tmp_path):
     from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
 
     train, val = tiny
-    m = get_family(family)(calo_spec(B), **_cfg(family))
-    m.fit(train, val, epochs=1, progress=False)
+    m = get_family(family)(calo_spec(B), **_cfg(family)).fit(train, val)
     path = export_onnx(m, tmp_path / f"{family}.onnx")
     e = np.array([1200.0, 4000.0, 9500.0, 2500.0, 7000.0])
     z = np.random.default_rng(0).standard_normal((5, m.latent_dim())).astype(np.float32)
@@ -283,7 +285,7 @@ def test_onnx_parity(family, tiny, tmp_path):
     meta = json.loads(onnxruntime.InferenceSession(str(path)).get_modelmeta().custom_metadata_map["hepfastsim"])
     assert meta["family"] == family and meta["geometry_id"] == B.geometry_id and meta["latent_dim"] == z.shape[1]
     ct = meta["condition_transform"]
-    np.testing.assert_allclose((np.log(e) - ct["mean"][0]) / ct["std"][0], m.c_tf.forward(e[:, None])[:, 0], rtol=1e-5)
+    np.testing.assert_allclose((np.log(e) - ct["mean"][0]) / ct["std"][0], m.c_tf_.forward(e[:, None])[:, 0], rtol=1e-5)
 
 
 def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):
@@ -295,7 +297,7 @@ def test_onnx_library_returns_scaled_library_showers(tiny, tmp_path):
     e = np.full(200, 5000.0)
     got = OnnxSampler(m, export_onnx(m, tmp_path / "lib.onnx")).sample(e, seed=1)
     b = m._bin(np.log(e[:1]))[0]
-    members = m.x_lib[m._bin(np.log(m.c_lib[:, 0])) == b]
+    members = m.x_lib_[m._bin(np.log(m.c_lib_[:, 0])) == b]
     unit = lambda a: a / a.sum(1, keepdims=True)   # compare shapes: the threshold zeroes only a few cells after scaling
     dist = np.abs(unit(got)[:, None, :] - unit(members)[None, :, :]).sum(2).min(1)
     assert np.all(dist < 0.02)                                    # every output is one of the bin's showers
@@ -319,11 +321,11 @@ def test_gan_with_sparsity_surrogate(tiny):
     there: on a generator's early (poor) samples the error falls after a few updates on other such samples."""
     train, val = tiny
     m = get_family("gan")(calo_spec(B), hidden=32, layers=2, surrogate="sparsity", surrogate_weight=1.0)
-    m.fit(train, val, epochs=1, progress=False)
+    m.set_params(epochs=1).fit(train, val)
     s = m.surrogate
     assert s is not None and s.mse < 0.1                              # relative MSE on held-out showers
-    x = torch.from_numpy(m.x_tf.forward(train.x[:128], train.c[:128, 0]))
-    c = torch.from_numpy(m.c_tf.forward(train.c[:128]))
+    x = torch.from_numpy(m.x_tf_.forward(train.x[:128], train.c[:128, 0]))
+    c = torch.from_numpy(m.c_tf_.forward(train.c[:128]))
     assert float(s.penalty(x, x, c)) == pytest.approx(0.0, abs=1e-12)
     assert float(s.penalty(torch.zeros_like(x), x, c)) > 1e-3
     # the true flags of preprocessed showers are their physical cells above threshold
@@ -334,13 +336,13 @@ def test_gan_with_sparsity_surrogate(tiny):
         return float((((s.predict(xg, cg) - truth) / s.y_std) ** 2).mean())
 
     with torch.no_grad():
-        gen = [m.generate(m.net, c, None) for _ in range(21)]
+        gen = [m.generate(m.net_, c, None) for _ in range(21)]
     before = error(gen[0], c)
     for g in gen[1:]:
         s.update(g, c)
     assert error(gen[0], c) < 0.7 * before
     with pytest.raises(HepFastSimError, match="unknown surrogate observable"):
-        get_family("gan")(calo_spec(B), hidden=8, layers=1, surrogate="nope").fit(train, epochs=1, progress=False)
+        get_family("gan")(calo_spec(B), hidden=8, layers=1, epochs=1, surrogate="nope").fit(train)
 
 
 def test_demo_end_to_end_tiny(tmp_path):
@@ -356,20 +358,36 @@ def test_demo_end_to_end_tiny(tmp_path):
 
 
 def test_shipped_configs_validate_and_wrong_types_are_refused():
-    """Every shipped YAML builds its family; an option of the wrong type is a one-line error naming it."""
+    """Every shipped YAML validates against its family's typed options (and the calibration step's); an unknown
+    key, a wrong type or a value out of range is a one-line error naming the option."""
     import yaml
 
     from hepfastsim.errors import HepFastSimError
+    from hepfastsim.models.options import split_calibration
 
     root = Path(__file__).resolve().parents[1] / "src" / "hepfastsim" / "configs"
     for f in sorted(root.glob("*.yaml")):
         fam = f.stem.removeprefix("tpc_")
-        get_family(fam)(None, **(yaml.safe_load(f.read_text()) or {}))
-    with pytest.raises(HepFastSimError, match="option 'hidden' of model 'vae' must be int, got 'lots'"):
+        raw = yaml.safe_load(f.read_text()) or {}
+        cfg, cal = split_calibration(raw)
+        m = get_family(fam)(None, **cfg)
+        assert all(m.config[k] == v for k, v in cfg.items() if k != "layer_slices")   # every value taken as written
+        assert (cal is not None) == bool(raw.get("calibrate"))
+    with pytest.raises(HepFastSimError, match="option 'hidden' of model 'vae': input should be a valid integer, got 'lots'"):
         get_family("vae")(None, hidden="lots")
+    with pytest.raises(HepFastSimError, match="option 'epochs' of model 'fm': input should be a valid integer, got True"):
+        get_family("fm")(None, epochs=True)
     with pytest.raises(HepFastSimError, match="'lr'.*finite"):
         get_family("fm")(None, lr=float("nan"))
-    with pytest.raises(HepFastSimError, match="'hidden' of model 'gan' must be > 0, got -5"):
+    with pytest.raises(HepFastSimError, match="'hidden' of model 'gan': input should be greater than 0, got -5"):
         get_family("gan")(None, hidden=-5)
-    with pytest.raises(HepFastSimError, match="'ema_decay'.*<= 1"):
+    with pytest.raises(HepFastSimError, match="'ema_decay'.*less than or equal to 1"):
         get_family("vae")(None, ema_decay=1.5)
+    with pytest.raises(HepFastSimError, match="option 'sampler' of model 'fm': input should be 'auto', 'ode' or 'student'"):
+        get_family("fm")(None, sampler="euler")
+    with pytest.raises(HepFastSimError, match="unknown option 'calibrate' for model 'vae'"):
+        get_family("vae")(None, calibrate=True)          # the calibration step's option, not the family's
+    with pytest.raises(HepFastSimError, match="option 'calibration_bins' of the calibration"):
+        split_calibration({"calibrate": True, "calibration_bins": 0})
+    with pytest.raises(HepFastSimError, match="option 'members' of model 'ensemble'"):
+        get_family("ensemble")(None, members=1)

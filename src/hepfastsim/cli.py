@@ -260,6 +260,8 @@ def train(
 ) -> None:
     """Train a conditional generator on full-simulation data; writes a checkpoint with everything needed to sample."""
     from hepfastsim.models import get_family
+    from hepfastsim.models.options import split_calibration
+    from hepfastsim.train import Trainer
 
     if out.exists() and not (overwrite or resume):
         raise HepFastSimError(f"{out} exists; pass --overwrite or --resume")
@@ -286,12 +288,18 @@ def train(
         i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
         tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
         spec = calo_spec(b)
+    cfg, calibration = split_calibration(cfg)
+    cfg = {**cfg, "seed": seed}
+    if epochs and model == "ensemble":   # an ensemble's epochs are its members'
+        cfg["options"] = {**cfg.get("options", {}), "epochs": epochs}
+    elif epochs:
+        cfg["epochs"] = epochs
     gen = get_family(model)(spec, **cfg)
     t0 = time.time()
     # an ensemble is saved once at the end (no per-epoch checkpoint); it refuses --resume with a clear error
-    per_epoch = {"resume": out if resume else None, "checkpoint": None if model == "ensemble" else out}
-    log = gen.fit(tr, va, epochs=epochs, seed=seed, progress=not quiet, log_csv=log_csv, tensorboard=tensorboard,
-                  **per_epoch).log
+    trainer = Trainer(progress=not quiet, log_csv=log_csv, tensorboard=tensorboard, calibration=calibration,
+                      resume=out if resume else None, checkpoint=None if model == "ensemble" else out)
+    log = trainer.fit(gen, tr, va).history_
     if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
         return
     gen.save(out)

@@ -17,7 +17,9 @@ from hepfastsim.bench.timing import time_fullsim, time_generator
 from hepfastsim.data.calo_io import ShowerDataset, file_summary, read_showers, write_showers
 from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family
+from hepfastsim.models.options import split_calibration
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+from hepfastsim.train import Trainer
 from hepfastsim.validation.evaluate import evaluate, sample_features
 from hepfastsim.validation.report import write_report
 
@@ -57,11 +59,10 @@ def run_demo(out: Path, model: str = "fm", minutes: float = 6.0, n_train: int = 
     ds = read_showers(train_p, binning=b, max_events=n_train)
     test = read_showers(test_p, binning=b, max_events=n_test)
     i_tr, i_va = train_val_split(len(ds), 0.1, seed)
-    cfg = family_config(model)
-    cfg["time_limit_s"] = minutes * 60
-    gen = get_family(model)(calo_spec(b), **cfg)
+    cfg, calibration = split_calibration(family_config(model))
+    gen = get_family(model)(calo_spec(b), **cfg, time_limit_s=minutes * 60, seed=seed)
     print(f"training {model} for at most {minutes:.1f} min on {len(i_tr)} showers")
-    log = gen.fit(calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va)), seed=seed).log
+    log = Trainer(progress=True, calibration=calibration).fit(gen, calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))).history_
     ckpt = gen.save(out / f"model_{model}.pt")
     t0 = time.perf_counter()
     x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)

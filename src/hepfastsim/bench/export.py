@@ -28,11 +28,11 @@ def torch_from_latent(model: Generator, conditions: np.ndarray, z: np.ndarray) -
     graph, which is its PyTorch sampler)."""
     c = model._check_conditions(conditions)
     graph = _cpu_graph(model)
-    ct, zt = torch.from_numpy(model.c_tf.forward(c)), torch.from_numpy(z.astype(np.float32))
+    ct, zt = torch.from_numpy(model.c_tf_.forward(c)), torch.from_numpy(z.astype(np.float32))
     with torch.no_grad():
         if not hasattr(graph, "preprocessed"):
             return graph(ct, zt).numpy()
-        return model.x_tf.inverse(graph.preprocessed(ct, zt).numpy(), model._scale(c))
+        return model.x_tf_.inverse(graph.preprocessed(ct, zt).numpy(), model._scale(c))
 
 
 def _cpu_graph(model: Generator) -> torch.nn.Module:
@@ -47,7 +47,7 @@ def export_onnx(model: Generator, path: str | Path, opset: int = 17) -> Path:
     """Write model.onnx with inputs 'conditions' (B, C) standardised and 'latent' (B, Z); output 'response'."""
     graph = _cpu_graph(model)   # refuses families without one, before anything is written
     path = Path(path)
-    c = torch.zeros(2, model.c_tf.n_out)
+    c = torch.zeros(2, model.c_tf_.n_out)
     z = torch.zeros(2, model.latent_dim())
     with atomic_output(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)   # zuko's fixed-size loops trace correctly
@@ -68,7 +68,7 @@ def _add_metadata(path: Path, model: Generator) -> None:
     proto = onnx.load(str(path))
     meta = {"family": model.family, "geometry_id": model.spec.geometry_id, "geometry_name": model.spec.geometry_name,
             "conditions": list(model.spec.condition_names), "latent_dim": model.latent_dim(),
-            "condition_transform": model.c_tf.state(), "response_transform": model.x_tf.state(),
+            "condition_transform": model.c_tf_.state(), "response_transform": model.x_tf_.state(),
             "output": "MeV"}
     entry = proto.metadata_props.add()
     entry.key, entry.value = "hepfastsim", json.dumps(meta, default=lambda v: v.tolist())  # numpy arrays and scalars
@@ -99,7 +99,7 @@ class OnnxSampler:
 
     def run_latent(self, conditions: np.ndarray, z: np.ndarray) -> np.ndarray:
         c = self.model._check_conditions(conditions)
-        return self.session.run(["response"], {"conditions": self.model.c_tf.forward(c), "latent": z.astype(np.float32)})[0]
+        return self.session.run(["response"], {"conditions": self.model.c_tf_.forward(c), "latent": z.astype(np.float32)})[0]
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         c = np.asarray(conditions, np.float64).reshape(len(conditions), -1)

@@ -97,3 +97,24 @@ class QuantileCalibration(torch.nn.Module):
         """Constructor arguments, so a checkpoint can rebuild the module before loading its buffers."""
         n_bins, grid, d = self.table.shape
         return {"n_bins": n_bins, "grid": grid, "n_features": d, "column": self.column}
+
+
+@torch.no_grad()
+def calibrate(model, train, options, seed: int = 0) -> QuantileCalibration:
+    """The post-training step: quantile calibration of a trained neural model (``model.calibration_``) against
+    ``options.calibration_samples`` showers of its training data drawn at random, in
+    ``options.calibration_bins`` energy bins; generated at the same conditions with the EMA weights."""
+    rng = np.random.default_rng(seed + 7)
+    n = min(int(options.calibration_samples), len(train))
+    idx = np.sort(rng.choice(len(train), n, replace=False))
+    c = model.c_tf_.forward(train.c[idx])
+    u_data = model.x_tf_.forward(train.x[idx], model._scale(train.c[idx]), rng)
+    gen = torch.Generator(device=model.device)
+    gen.manual_seed(seed + 11)
+    net = model.ema_.module.eval()
+    ct = torch.from_numpy(c)
+    u_gen = np.concatenate([model.generate(net, ct[i:i + 10_000].to(model.device), gen).float().cpu().numpy()
+                            for i in range(0, n, 10_000)])
+    model.calibration_ = QuantileCalibration.fit(u_gen, u_data, c, column=model.spec.scale_column,
+                                                 n_bins=int(options.calibration_bins)).to(model.device)
+    return model.calibration_

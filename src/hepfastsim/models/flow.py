@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 import zuko
 
-from hepfastsim.models.base import TorchGenerator
+from hepfastsim.models.neural import TorchGenerator
 
 
 class _TwoStage(torch.nn.Module):
@@ -27,18 +27,17 @@ class _TwoStage(torch.nn.Module):
 
 class TwoStageFlow(TorchGenerator):
     family: ClassVar[str] = "flow"
-    defaults: ClassVar[dict] = {"transforms": 4, "layer_slices": None, "grad_clip": 5.0, "group_energies": True}
 
     def _layers(self) -> tuple[tuple[int, int], ...]:
         """Stage-1 variables: the layer_slices option, else the task's feature groups, else the whole response."""
         sl = self.config.get("layer_slices") or self.spec.groups
         return tuple(tuple(s) for s in sl) if sl else ((0, self.spec.n_features),)
 
-    def _fit_transforms(self, data) -> None:
+    def fit_transforms(self, data) -> None:
         # the shared preprocessing appends the log layer energies (stage 1) and rescales layers at inversion
         self.spec = replace(self.spec, groups=self._layers())
         self.config["group_energies"] = True
-        super()._fit_transforms(data)
+        super().fit_transforms(data)
 
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         g = len(self._layers())
@@ -53,7 +52,7 @@ class TwoStageFlow(TorchGenerator):
 
     def latent_dim(self) -> int:
         """One standard-normal number per preprocessed variable (voxels, then layer energies)."""
-        return self.x_tf.n_out
+        return self.x_tf_.n_out
 
     def decode(self, net, c, z):
         """Invert both flows on given base-distribution draws z (voxel part first, layer-energy part last)."""

@@ -20,7 +20,8 @@ import torch
 from tqdm import tqdm
 
 from hepfastsim.errors import HepFastSimError
-from hepfastsim.models.base import Samples, TorchGenerator, mlp
+from hepfastsim.data.samples import Samples
+from hepfastsim.models.neural import TorchGenerator, mlp
 
 
 class _Velocity(torch.nn.Module):
@@ -54,8 +55,6 @@ class _FM(torch.nn.Module):
 
 class FlowMatching(TorchGenerator):
     family: ClassVar[str] = "fm"
-    defaults: ClassVar[dict] = {"steps": 8, "distill_epochs": 0, "distill_time_s": 0, "distill_pairs": 100_000,
-                                "student_hidden": 256, "student_layers": 4, "sampler": "auto"}
 
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         student = (int(self.config["student_hidden"]), int(self.config["student_layers"])) if self.config["distill_epochs"] else None
@@ -78,12 +77,10 @@ class FlowMatching(TorchGenerator):
         return net.velocity(xt, t, c)
 
     def latent_dim(self) -> int:
-        return self.x_tf.n_out
+        return self.x_tf_.n_out
 
     def _use_student(self, net) -> bool:
-        mode = self.config.get("sampler", "auto")
-        if mode not in ("auto", "ode", "student"):
-            raise HepFastSimError(f"fm sampler must be auto, ode or student, not {mode!r}")
+        mode = self.config["sampler"]
         if mode == "student" and net.student is None:
             raise HepFastSimError("this fm model has no distilled student (train with distill_epochs > 0)")
         return net.student is not None and mode != "ode"
@@ -103,11 +100,11 @@ class FlowMatching(TorchGenerator):
         """Train the student on (noise, ODE solution) pairs of the EMA teacher at the training conditions;
         returns the final mean squared error in preprocessed units."""
         t0 = time.perf_counter()
-        teacher = self.ema.module
+        teacher = self.ema_.module
         student = teacher.student
         g = torch.Generator(device=self.device)
         g.manual_seed(seed)
-        ct = torch.from_numpy(self.c_tf.forward(train.c)).to(self.device)
+        ct = torch.from_numpy(self.c_tf_.forward(train.c)).to(self.device)
         n = int(self.config["distill_pairs"])
         c = ct[torch.randint(len(ct), (n,), generator=g, device=self.device)]
         z = torch.randn(n, self.latent_dim(), generator=g, device=self.device)
@@ -136,6 +133,6 @@ class FlowMatching(TorchGenerator):
             if limit and time.perf_counter() - t0 > limit:
                 break
         student.eval()
-        self.net.student.load_state_dict(student.state_dict())
-        self.log.seconds += time.perf_counter() - t0
+        self.net_.student.load_state_dict(student.state_dict())
+        self.history_.seconds += time.perf_counter() - t0
         return mse

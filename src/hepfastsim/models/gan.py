@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from hepfastsim.models.base import TorchGenerator, mlp
+from hepfastsim.models.neural import TorchGenerator, mlp
 
 
 class _GAN(torch.nn.Module):
@@ -25,8 +25,6 @@ class _GAN(torch.nn.Module):
 
 class GAN(TorchGenerator):
     family: ClassVar[str] = "gan"
-    defaults: ClassVar[dict] = {"latent": 64, "n_critic": 5, "gp_lambda": 10.0, "aux_weight": 1.0,
-                                "surrogate": None, "surrogate_weight": 1.0}
     surrogate = None
 
     def prepare(self, train, seed):
@@ -40,14 +38,14 @@ class GAN(TorchGenerator):
 
     def make_optimizers(self):
         lr = self.config["lr"]
-        return {"gen": torch.optim.Adam(self.net.gen.parameters(), lr=lr, betas=(0.5, 0.9)),
-                "critic": torch.optim.Adam(self.net.critic.parameters(), lr=lr, betas=(0.5, 0.9))}
+        return {"gen": torch.optim.Adam(self.net_.gen.parameters(), lr=lr, betas=(0.5, 0.9)),
+                "critic": torch.optim.Adam(self.net_.critic.parameters(), lr=lr, betas=(0.5, 0.9))}
 
     def decode(self, net, c, z):
         return net.gen(torch.cat([z, c], 1))
 
     def train_step(self, x, c, step):
-        net, nc = self.net, c.shape[1]
+        net, nc = self.net_, c.shape[1]
         fake = self.generate(net, c, None).detach()
         out_r = net.critic(torch.cat([x, c], 1))
         out_f = net.critic(torch.cat([fake, c], 1))
@@ -58,7 +56,7 @@ class GAN(TorchGenerator):
         gp = ((grad.norm(dim=1) - 1) ** 2).mean()
         aux = ((out_r[:, 1:1 + nc] - c) ** 2).mean()
         loss_c = out_f[:, 0].mean() - out_r[:, 0].mean() + self.config["gp_lambda"] * gp + self.config["aux_weight"] * aux
-        self.optimizers["critic"].zero_grad()
+        self.optimizers_["critic"].zero_grad()
         loss_c.backward()
         self.optimizer_step("critic", net.critic.parameters())
         if step % int(self.config["n_critic"]) == 0:
@@ -67,8 +65,8 @@ class GAN(TorchGenerator):
             loss_g = -out[:, 0].mean() + self.config["aux_weight"] * ((out[:, 1:1 + nc] - c) ** 2).mean()
             if self.surrogate is not None:
                 loss_g = loss_g + float(self.config["surrogate_weight"]) * self.surrogate.penalty(fake, x, c)
-            loss_g = loss_g + self.repulsion_term(net, x, c, step)
-            self.optimizers["gen"].zero_grad()
+            loss_g = loss_g + self.penalty(net, x, c, step)
+            self.optimizers_["gen"].zero_grad()
             loss_g.backward()
             self.optimizer_step("gen", net.gen.parameters())
         return loss_c.item()

@@ -27,7 +27,8 @@ import torch
 
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.rng import isolated_torch_rng
-from hepfastsim.models.base import Samples, mlp
+from hepfastsim.data.samples import Samples
+from hepfastsim.models.nets import mlp
 
 OBSERVABLES = ("sparsity",)   # observables with a surrogate (per layer, or of the whole response without layers)
 
@@ -124,12 +125,12 @@ def fit_surrogate(model, train: Samples, observable: str, seed: int = 0) -> Surr
     spec = model.spec
 
     def hits(x_pre: torch.Tensor, c_pre: torch.Tensor) -> torch.Tensor:
-        scale = model.c_tf.physical_column(c_pre.cpu().numpy(), spec.scale_column)
-        x = model.x_tf.inverse(x_pre.cpu().numpy(), scale)
+        scale = model.c_tf_.physical_column(c_pre.cpu().numpy(), spec.scale_column)
+        x = model.x_tf_.inverse(x_pre.cpu().numpy(), scale)
         return torch.from_numpy(x > spec.threshold).to(x_pre.device)
 
     s = Surrogate(observable, spec.n_features, spec.groups, hits, device=model.device)
     rng = np.random.default_rng(seed)
-    x_pre = torch.from_numpy(model.x_tf.forward(train.x, model._scale(train.c), rng if model.x_tf.dequantize else None))
-    s.fit(x_pre, torch.from_numpy(model.c_tf.forward(train.c)), seed=seed)
+    x_pre = torch.from_numpy(model.x_tf_.forward(train.x, model._scale(train.c), rng if model.x_tf_.dequantize else None))
+    s.fit(x_pre, torch.from_numpy(model.c_tf_.forward(train.c)), seed=seed)
     return s

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from hepfastsim.models.base import TorchGenerator, mlp
+from hepfastsim.models.neural import TorchGenerator, mlp
 
 
 class _VAE(torch.nn.Module):
@@ -26,7 +26,6 @@ class _VAE(torch.nn.Module):
 
 class VAE(TorchGenerator):
     family: ClassVar[str] = "vae"
-    defaults: ClassVar[dict] = {"latent": 32, "beta": 0.01, "decoder_noise": False}
 
     def build(self, n_features: int, n_cond: int) -> torch.nn.Module:
         return _VAE(n_features, n_cond, int(self.config["latent"]), int(self.config["hidden"]), int(self.config["layers"]),
@@ -53,7 +52,7 @@ class VAE(TorchGenerator):
 
     def latent_dim(self) -> int:
         """The latent code, plus one noise number per feature when the decoder draws from p(x|z,c)."""
-        return int(self.config["latent"]) + (self.x_tf.n_out if self.config["decoder_noise"] else 0)
+        return int(self.config["latent"]) + (self.x_tf_.n_out if self.config["decoder_noise"] else 0)
 
     def decode(self, net, c, z):
         k = int(self.config["latent"])
