@@ -18,3 +18,31 @@ def test_seeded_outputs_unchanged(name):
     got = run_case(name)
     np.testing.assert_array_equal(got["val_loss"], ref[f"{name}/val_loss"])
     np.testing.assert_array_equal(got["x"], ref[f"{name}/x"])
+
+
+def test_format_1_checkpoints_load_with_their_outputs(tmp_path):
+    """A checkpoint written before the typed options (format 1: calibration, mask and repulsion options among the
+    family's; mask seeds in the members' options) loads and samples as the model it describes."""
+    import torch
+
+    from hepfastsim.models import get_family, load_generator
+    from hepfastsim.tasks import calo_spec
+
+    from golden_cases import B, synthetic_samples
+
+    ens = get_family("ensemble")(calo_spec(B), base="vae", members=2, fixed_dropout=0.3, seed=5,
+                                 options={"hidden": 16, "layers": 1, "epochs": 1, "latent": 4}).fit(synthetic_samples(100, 1))
+    e = np.geomspace(1000.0, 10000.0, 20)
+    want = ens.sample(e, seed=2)
+    old = ens.state_dict()
+    old["format"] = "hepfastsim-checkpoint-1"
+    old["config"] = {k: v for k, v in old["config"].items() if k not in ("fixed_dropout", "repulsion", "repulsion_epochs", "seed")}
+    old["config"]["options"] = {**old["config"]["options"], "calibrate": False}
+    del old["mask_seeds"]
+    for k, m in enumerate(old["members"]):
+        m["format"] = "hepfastsim-checkpoint-1"
+        m["config"] = {**m["config"], "fixed_dropout": 0.3, "mask_seed": 5 + k, "calibrate": False, "repulsion": 0.0}
+    torch.save(old, tmp_path / "old.pt")
+    back = load_generator(tmp_path / "old.pt")
+    assert back.mask_seeds_ == [5, 6] and back.config["fixed_dropout"] == 0.3
+    assert np.array_equal(back.sample(e, seed=2), want)
