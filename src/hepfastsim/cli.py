@@ -122,6 +122,20 @@ def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning X
         for k, n in enumerate(t.names):
             typer.echo(f"param {n}: {t.params[:, k].min():.6g} - {t.params[:, k].max():.6g}")
         return
+    if _is_pid_table(file):
+        from hepfastsim.data.pid_io import SPECIES_NAMES, read_pid
+
+        t = read_pid(file)
+        typer.echo(f"file:      {file} (PID table)")
+        typer.echo(f"tracks:    {len(t)}")
+        if t.species is not None:
+            typer.echo("species:   " + ", ".join(f"{n} {int((t.species == k).sum())}" for k, n in enumerate(SPECIES_NAMES)))
+        if t.has_rich is not None:
+            typer.echo(f"hasRich:   {100 * t.has_rich.mean():.1f} %")
+        for k, n in enumerate(t.condition_names + t.response_names):
+            col = t.conditions[:, k] if k < len(t.condition_names) else t.responses[:, k - len(t.condition_names)]
+            typer.echo(f"column {n}: {col.min():.6g} - {col.max():.6g}")
+        return
     from hepfastsim.data.calo_io import file_summary
     from hepfastsim.geometry.binning import BUILTIN, builtin_binning, get_binning
 
@@ -167,13 +181,24 @@ def simulate(
     policy: Optional[Path] = typer.Option(None, help="routing YAML: fast model or full simulation per particle/energy/angle"),
     shards: int = typer.Option(1, min=1, help="> 1: simulate in parallel with Dask into OUT/shard_NNNN.h5 (read as one dataset)"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a local cluster of --shards processes)"),
+    task: str = typer.Option("calo", help="calo (showers) or pid (tracks through the built-in RICH simulation)"),
+    species: str = typer.Option("e,mu,pi,K,p", help="pid: particle species, in equal parts"),
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
     """Run a detailed simulation (built-in or Geant4; or a fast/full mix by --policy) and write showers (CaloChallenge
-    HDF5: stored energy = active deposit / the detector's sampling fraction)."""
+    HDF5: stored energy = active deposit / the detector's sampling fraction); --task pid: RICH tracks with their DLLs
+    (HDF5, CSV, Parquet or ROOT by the suffix of --out)."""
     from hepfastsim.fullsim import make_engine
     from hepfastsim.geometry.detector import load_detector
+
+    _check_task(task)
+    if task == "pid":
+        from hepfastsim.fullsim.rich import simulate_to_table
+
+        st = simulate_to_table(out, n, tuple(species.split(",")), seed, overwrite=overwrite)
+        typer.echo(f"wrote {out}: {st['tracks']} tracks, {st['tracks'] / max(st['seconds'], 1e-9):.0f} tracks/s")
+        return
 
     if shards > 1 or scheduler:
         from hepfastsim.fullsim.distributed import simulate_sharded
@@ -218,9 +243,32 @@ def simulate(
                f"{1000 * stats['seconds'] / max(stats['simulated_GeV'], 1e-9):.3f} ms/GeV (all cores)")
 
 
+def _is_pid_table(path: Path) -> bool:
+    """A PID table: CSV, Parquet or ROOT, or an HDF5 file with a DLLK column (not a CaloChallenge file)."""
+    if path.suffix.lower() in (".csv", ".parquet", ".root"):
+        return True
+    if path.suffix.lower() in (".h5", ".hdf5") and path.is_file():
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return "DLLK" in f and "showers" not in f
+        except OSError:
+            return False
+    return False
+
+
 def _check_task(task: str) -> None:
-    if task not in ("calo", "tpc"):
-        raise HepFastSimError(f"unknown task {task!r}: calo or tpc")
+    if task not in ("calo", "tpc", "pid"):
+        raise HepFastSimError(f"unknown task {task!r}: calo, tpc or pid")
+
+
+def _pid_data(path: Path, species: str, conditions: str, responses: str, tree: Optional[str]):
+    """The tracks of one species with RICH information from a PID table, with the named columns."""
+    from hepfastsim.data.pid_io import read_pid
+
+    ds = read_pid(path, tuple(conditions.split(",")), tuple(responses.split(",")) if responses else (), tree=tree)
+    return (ds.of_species(species) if ds.species is not None else ds).with_rich()
 
 
 def _load_yaml(path: Optional[Path]) -> dict:
@@ -247,7 +295,11 @@ def train(
     out: Path = typer.Option(..., help="checkpoint to write"),
     config: Optional[Path] = typer.Option(None, help="YAML with model options (hidden, layers, lr, epochs, ...)"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo or tpc (TPC: trains on the fixed 'train' split, early-stops on 'val')"),
+    task: str = typer.Option("calo", help="calo, tpc (trains on the fixed 'train' split, early-stops on 'val') or pid"),
+    species: str = typer.Option("K", help="pid: the species to model (e, mu, pi, K, p)"),
+    conditions: str = typer.Option("P,eta,nTracks,charge", help="pid: condition columns"),
+    responses: str = typer.Option("DLLe,DLLmu,DLLK,DLLp", help="pid: response columns"),
+    tree: Optional[str] = typer.Option(None, help="pid ROOT file: the TTree to read"),
     epochs: Optional[int] = typer.Option(None, min=1, help="epochs (default: the config's)"),
     val_fraction: float = typer.Option(0.15, min=0.0, max=0.9, help="calo: validation fraction for early stopping"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training"),
@@ -275,6 +327,13 @@ def train(
         train_part = select_split(ds, "train")
         tr, va = tpc_samples(train_part), tpc_samples(select_split(ds, "val"))
         spec = tpc_spec(train_part)
+    elif task == "pid":
+        from hepfastsim.tasks import pid_samples, pid_spec, train_val_split
+
+        ds = _pid_data(data, species, conditions, responses, tree)
+        i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
+        tr, va = pid_samples(ds.subset(i_tr)), pid_samples(ds.subset(i_va))
+        spec = pid_spec(ds, species)
     else:
         from hepfastsim.data.calo_io import read_showers
         from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
@@ -338,6 +397,12 @@ def generate(
         ref = select_split(read_tpc(like), split)
         gen.check_geometry(ref.geometry_id, str(like))
         cond = np.repeat(ref.params, per_event, axis=0)
+    elif gen.spec.task == "pid":
+        if like is None:
+            raise HepFastSimError("a PID model takes its track conditions from a table: give --like TRACKS")
+        pid_species = gen.spec.geometry_id.split(":")[1]
+        cond = np.repeat(_pid_data(like, pid_species, ",".join(gen.spec.condition_names), "", None).conditions,
+                         per_event, axis=0)
     elif like is not None:
         s = file_summary(like)
         if s["voxels"] != gen.spec.n_features:
@@ -360,7 +425,14 @@ def generate(
     x = sampler.sample(cond, batch_size=batch_size, seed=seed)
     dt = time.perf_counter() - t0
     attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id}
-    if gen.spec.task == "tpc":
+    if gen.spec.task == "pid":
+        from hepfastsim.data.pid_io import PIDDataset, SPECIES_NAMES, write_pid
+
+        names = tuple(gen.spec.geometry_id.split(":")[2].split(","))
+        write_pid(out, PIDDataset(cond, x, gen.spec.condition_names, names,
+                                  np.full(len(x), SPECIES_NAMES.index(pid_species)), np.ones(len(x), bool)),
+                  overwrite=overwrite)
+    elif gen.spec.task == "tpc":
         from hepfastsim.data.tpc_io import TPCDataset, write_digits, write_tpc_h5
 
         d = TPCDataset(x.reshape(len(x), *gen.spec.shape), cond, ref.names, ref.pad_range, ref.time_range, ref.centred)
@@ -382,7 +454,8 @@ def evaluate(
     generated: Path = typer.Option(..., help="generated HDF5"),
     out: Path = typer.Option(..., help="report folder"),
     binning: Optional[str] = None,
-    task: str = typer.Option("calo", help="calo or tpc"),
+    task: str = typer.Option("calo", help="calo, tpc or pid"),
+    species: str = typer.Option("K", help="pid: the species compared"),
     split: str = typer.Option("all", help="TPC reference: all, train, val or test part of the fixed split"),
     protocol: str = typer.Option("calochallenge", help="classifier protocol: calochallenge (evaluate.py's DNN, "
                                  "50 epochs) or quick (smaller and shorter; not comparable with the published table)"),
@@ -412,6 +485,20 @@ def evaluate(
         path = write_tpc_report(out, ref_t, gen_t, m)
         typer.echo(f"chi2 {m['chi2']:.1f} ({m['chi2_ndf']} band points)  AUC low {m['classifier_low']['auc']:.3f}  "
                    f"high {m['classifier_high']['auc']:.3f}")
+        typer.echo(f"report: {path}")
+        return
+    if task == "pid":
+        from hepfastsim.validation.pid import evaluate_pid, write_pid_report
+
+        names = ("P", "eta", "nTracks", "charge")
+        ref_p = _pid_data(reference, species, ",".join(names), "DLLe,DLLmu,DLLK,DLLp", None)
+        gen_p = _pid_data(generated, species, ",".join(names), "DLLe,DLLmu,DLLK,DLLp", None)
+        m = evaluate_pid(ref_p.conditions, ref_p.responses, gen_p.conditions, gen_p.responses, names, runs=runs,
+                         epochs=epochs or 30, seed=seed)
+        path = write_pid_report(out, m, title=f"{species}: {generated.name} vs {reference.name}")
+        c = m["classifier"]
+        typer.echo(f"efficiency chi2 {m['efficiency_chi2']:.1f} ({m['efficiency_bins']} bins)  AUC {c['auc']:.3f}"
+                   + (f"±{c['auc_std']:.3f}" if c["auc_std"] is not None else " (1 run)"))
         typer.echo(f"report: {path}")
         return
     from hepfastsim.data.calo_io import read_showers

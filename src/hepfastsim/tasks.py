@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
+from hepfastsim.data.pid_io import PIDDataset
 from hepfastsim.data.tpc_io import TPCDataset
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.data.samples import Samples, TaskSpec
@@ -55,3 +56,17 @@ def tpc_spec(ds: TPCDataset) -> TaskSpec:
 
 def tpc_samples(ds: TPCDataset) -> Samples:
     return Samples(ds.responses.reshape(len(ds), -1).astype(np.float32), ds.params)
+
+
+def pid_spec(ds: PIDDataset, species: str) -> TaskSpec:
+    """The PID task of one species: DLLs (either sign) given P, eta, nTracks, charge (P and nTracks
+    log-transformed); the species is part of the task's identity (geometry_id pid:SPECIES:RESPONSES)."""
+    logs = tuple(n in ("P", "nTracks") for n in ds.condition_names)
+    return TaskSpec(task="pid", n_features=len(ds.response_names), condition_names=ds.condition_names,
+                    geometry_id=f"pid:{species}:{','.join(ds.response_names)}",
+                    geometry_name=f"PID {species} ({', '.join(ds.response_names)})", scale_column=None,
+                    log_conditions=logs, eps=1.0, signed=True)
+
+
+def pid_samples(ds: PIDDataset) -> Samples:
+    return Samples(ds.responses.astype(np.float32), ds.conditions)

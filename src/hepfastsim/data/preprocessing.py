@@ -75,6 +75,7 @@ class ResponseTransform:
     groups: tuple[tuple[int, int], ...] = ()
     u_max: np.ndarray | None = None   # per-feature maximum of the standardised training data
     dequantize: bool = False
+    signed: bool = False   # responses of either sign (PID log-likelihood differences): asinh(x / eps) instead of log
 
     @property
     def n_out(self) -> int:
@@ -83,6 +84,8 @@ class ResponseTransform:
 
     def _log(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         x = np.asarray(x, np.float64)
+        if self.signed:   # linear within +-eps, logarithmic in the tails, either sign
+            return np.arcsinh(x / (scale[:, None] * self.eps))
         u = np.log(x / scale[:, None] + self.eps)
         if self.dequantize and rng is not None:
             below = x < self.threshold
@@ -131,6 +134,10 @@ class ResponseTransform:
         x = u[:, :d]
         x *= self.std[:d].astype(np.float32)
         x += self.mean[:d].astype(np.float32)
+        if self.signed:
+            np.sinh(x, out=x)
+            x *= (np.float32(self.eps) * scale.astype(np.float32))[:, None]
+            return np.ascontiguousarray(x)
         np.exp(x, out=x)
         x -= np.float32(self.eps)
         np.maximum(x, 0.0, out=x)
@@ -147,13 +154,14 @@ class ResponseTransform:
 
     def state(self) -> dict:
         return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std,
-                "groups": [list(g) for g in self.groups], "u_max": self.u_max, "dequantize": self.dequantize}
+                "groups": [list(g) for g in self.groups], "u_max": self.u_max, "dequantize": self.dequantize,
+                "signed": self.signed}
 
     @classmethod
     def from_state(cls, s: dict) -> "ResponseTransform":
         return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]),
                    tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]),
-                   bool(s.get("dequantize", False)))
+                   bool(s.get("dequantize", False)), bool(s.get("signed", False)))
 
 
 @dataclass
@@ -218,6 +226,7 @@ class InverseResponse(torch.nn.Module):
         cap = np.full(len(x_tf.mean), np.inf) if x_tf.u_max is None else np.asarray(x_tf.u_max) + 1.0
         self.register_buffer("u_cap", f32(cap))
         self.eps, self.threshold, self.groups = float(x_tf.eps), float(x_tf.threshold), tuple(x_tf.groups)
+        self.signed = bool(x_tf.signed)
         self.col = scale_column
         self.log_scale = scale_column is not None and scale_column < len(c_tf.log_columns) and c_tf.log_columns[scale_column]
         self.c_mean = 0.0 if scale_column is None else float(c_tf.mean[scale_column])
@@ -233,6 +242,8 @@ class InverseResponse(torch.nn.Module):
         scale = self.scale(c)[:, None]
         u = torch.minimum(u, self.u_cap)
         d = len(self.mean) - len(self.groups)
+        if self.signed:
+            return torch.sinh(u * self.std + self.mean) * self.eps * scale
         x = torch.clamp(torch.exp(u[:, :d] * self.std[:d] + self.mean[:d]) - self.eps, min=0.0) * scale
         zero = torch.zeros_like(x)
         if self.groups:

@@ -29,6 +29,7 @@ class TaskSpec:
     groups: tuple[tuple[int, int], ...] = ()  # (start, stop) feature ranges, e.g. calorimeter layers
     fraction_conditions: tuple[bool, ...] = ()  # also feed the fractional part (sub-bin position) of these columns
     eps: float = 1e-6               # offset of the log preprocessing, in response units / scale
+    signed: bool = False            # responses of either sign (PID DLLs): asinh preprocessing with linear range eps
 
     @classmethod
     def from_dict(cls, d: dict) -> TaskSpec:

@@ -92,7 +92,8 @@ class Generator(abc.ABC):
         eps = self.spec.eps if self.config["eps"] is None else float(self.config["eps"])
         groups = self.spec.groups if self.config.get("group_energies") else ()
         self.x_tf_ = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups,
-                                       dequantize=bool(self.config.get("dequantize"))).fit(data.x, self._scale(data.c))
+                                       dequantize=bool(self.config.get("dequantize")),
+                                       signed=self.spec.signed).fit(data.x, self._scale(data.c))
         self.c_tf_ = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
                                         fraction_columns=self.spec.fraction_conditions).fit(data.c)
 
@@ -190,7 +191,7 @@ def upgrade_state(state: dict) -> dict:
 
 def get_family(name: str) -> type[Generator]:
     # import the family modules so that they register themselves
-    from hepfastsim.models import ensemble, flow, flow_matching, gan, library, vae  # noqa: F401
+    from hepfastsim.models import binned, ensemble, flow, flow_matching, gan, library, vae  # noqa: F401
 
     if name not in FAMILIES:
         raise HepFastSimError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")

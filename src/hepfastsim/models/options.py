@@ -42,6 +42,12 @@ class LibraryOptions(Options):
     per_bin: Count = 200
 
 
+class BinnedOptions(Options):
+    """Binned resampling: ``bins`` quantile bins per condition."""
+
+    bins: Count = 8
+
+
 class TorchOptions(Options):
     """Neural families: the training loop's budget and optimiser, network size, device."""
 
@@ -130,7 +136,7 @@ class CalibrationOptions(BaseModel):
 
 
 # the options of each family, by family name (Generator subclasses take theirs from here)
-FAMILY_OPTIONS: dict[str, type[Options]] = {"library": LibraryOptions, "vae": VAEOptions, "gan": GANOptions,
+FAMILY_OPTIONS: dict[str, type[Options]] = {"library": LibraryOptions, "binned": BinnedOptions, "vae": VAEOptions, "gan": GANOptions,
                                             "flow": FlowOptions, "fm": FMOptions, "ensemble": EnsembleOptions}
 
 

@@ -1,0 +1,186 @@
+"""Issue: RICH particle identification — the built-in RICH simulation (thresholds, identification, LHCb's
+efficiencies) and the PID table readers."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from hepfastsim.data.pid_io import PIDDataset, read_pid, write_pid
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.fullsim.rich import RICH1, RICH2, SPECIES, cherenkov, in_acceptance, sample_tracks, simulate_rich
+from hepfastsim.validation.pid import calibration_like, compare_with_lhcb
+
+
+def _tracks(particle: str, n: int, p_mev: float, eta: float = 3.5, ntracks: float = 150.0) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(n, SPECIES.index(particle)), np.column_stack([np.full(n, p_mev), np.full(n, eta),
+                                                                 np.full(n, ntracks), np.ones(n)])
+
+
+def test_below_both_thresholds_no_light_and_no_kaon_pion_information():
+    """A 2 GeV pion is below threshold in both radiators (2.6 / 4.4 GeV): no signal photons are expected for it
+    or for a kaon, so the pion and kaon hypotheses predict the same and DLLK is 0 (up to the rare decay in
+    flight to a muon, which radiates above 2.0 GeV in RICH1)."""
+    for radiator in (RICH1, RICH2):
+        assert cherenkov(2000.0, "pi", radiator) == (0.0, 0.0)
+        assert cherenkov(2000.0, "K", radiator) == (0.0, 0.0)
+    s, c = _tracks("pi", 20_000, 2000.0)
+    dll = simulate_rich(s, c, seed=1)
+    assert np.mean(dll[:, 2] == 0.0) > 0.99
+    assert abs(float(np.mean(dll[:, 2]))) < 0.01
+    # above threshold the same pions are told from kaons
+    s, c = _tracks("pi", 20_000, 8000.0)
+    assert np.mean(simulate_rich(s, c, seed=1)[:, 2] < 0) > 0.9
+
+
+def test_thresholds_and_saturated_angles():
+    """Thresholds p = m / sqrt(n^2 - 1) and the beta = 1 angles of C4F10 (~53 mrad) and CF4 (~32 mrad)."""
+    for radiator, pi_threshold in ((RICH1, 2.64e3), (RICH2, 4.41e3)):
+        assert cherenkov(0.99 * pi_threshold, "pi", radiator)[1] == 0.0
+        assert cherenkov(1.01 * pi_threshold, "pi", radiator)[1] > 0.0
+    assert cherenkov(1e6, "e", RICH1)[0] == pytest.approx(52.9, abs=0.2)
+    assert cherenkov(1e6, "e", RICH2)[0] == pytest.approx(31.6, abs=0.2)
+    assert cherenkov(1e6, "e", RICH1)[1] == pytest.approx(RICH1.n_sat, rel=1e-3)
+
+
+def test_50_gev_kaon_identified():
+    s, c = _tracks("K", 20_000, 50_000.0)
+    assert np.mean(simulate_rich(s, c, seed=2)[:, 2] > 0) > 0.9
+
+
+def test_no_rich_information_outside_acceptance():
+    s, c = _tracks("K", 1000, 50_000.0, eta=5.4)     # 9 mrad: inside neither radiator
+    assert not in_acceptance(c[:, 1]).any()
+    assert np.all(simulate_rich(s, c, seed=3) == 0.0)
+
+
+def test_tuned_efficiencies_match_lhcb_2018():
+    """Kaon DLLK > 0 and pion DLLK < 0 efficiencies of calibration-like tracks within 0.03 of LHCb's 2018 values
+    in every momentum bin (plus three binomial errors of this smaller sample); >= 10 000 tracks per second."""
+    out = []
+    for k, particle in enumerate(("K", "pi")):
+        s, c = sample_tracks(150_000, 20 + k, species=(particle,))
+        c[:, 0] = np.exp(np.random.default_rng(30 + k).uniform(np.log(3000.0), np.log(100_000.0), len(c)))
+        t0 = time.perf_counter()
+        d = simulate_rich(s, c, seed=40 + k)
+        rate = len(c) / (time.perf_counter() - t0)
+        keep = calibration_like(c, in_acceptance(c[:, 1]).any(1))
+        out.append((c[keep], d[keep]))
+    res = compare_with_lhcb(*out)
+    for name in ("K DLLK > 0", "pi DLLK < 0"):
+        r = res[name]
+        diff = np.abs(np.asarray(r["simulated"]) - np.asarray(r["lhcb"]))
+        assert np.all(diff < 0.03 + 3 * np.asarray(r["error"])), (name, np.round(diff, 3))
+    assert rate > 10_000
+
+
+def test_bad_rich_input():
+    s, c = _tracks("K", 3, 50_000.0)
+    c[1, 0] = np.nan
+    with pytest.raises(HepFastSimError, match="NaN"):
+        simulate_rich(s, c, seed=0)
+    with pytest.raises(HepFastSimError, match="unknown particle 'kaon'"):
+        sample_tracks(10, 0, species=("kaon",))
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".csv", ".root", ".parquet"])
+def test_pid_table_round_trip(tmp_path, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow", reason="Parquet needs pyarrow (pip install 'hepfastsim[parquet]')")
+    s, c = sample_tracks(500, 5)
+    ds = PIDDataset(c, simulate_rich(s, c, seed=6), species=s)
+    path = write_pid(tmp_path / f"tracks{suffix}", ds)
+    back = read_pid(path)
+    np.testing.assert_allclose(back.conditions, ds.conditions, rtol=1e-8)
+    np.testing.assert_allclose(back.responses, ds.responses, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(back.species, s) and back.of_species("K").species.tolist() == [3] * int((s == 3).sum())
+    with pytest.raises(HepFastSimError, match="exists"):
+        write_pid(path, ds)                                   # never silently overwritten
+
+
+def test_pid_reader_errors(tmp_path):
+    s, c = sample_tracks(50, 5)
+    ds = PIDDataset(c, simulate_rich(s, c, seed=6), species=s)
+    path = write_pid(tmp_path / "t.root", ds)
+    with pytest.raises(HepFastSimError, match="no column 'DLLpi'; columns:"):
+        read_pid(path, responses=("DLLpi",))
+    bad = ds.subset(slice(None))
+    bad.responses = bad.responses.copy()
+    bad.responses[3, 2] = np.nan
+    with pytest.raises(HepFastSimError, match="response column 'DLLK' has 1 NaN"):
+        read_pid(write_pid(tmp_path / "nan.csv", bad))
+    with pytest.raises(HepFastSimError, match="PID file not found"):
+        read_pid(tmp_path / "missing.h5")
+    (tmp_path / "junk.root").write_bytes(b"not a root file")
+    with pytest.raises(HepFastSimError, match="not a readable root table"):
+        read_pid(tmp_path / "junk.root")
+    (tmp_path / "t.xlsx").write_bytes(b"x")
+    with pytest.raises(HepFastSimError, match="unknown PID table format"):
+        read_pid(tmp_path / "t.xlsx")
+
+
+def test_cli_pid_simulate_train_generate_evaluate(tmp_path):
+    """--task pid through simulate, info, train, generate and evaluate (binned resampling); bad input is one line."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from hepfastsim.cli import app
+
+    run = lambda *a: CliRunner().invoke(app, [str(x) for x in a])
+    r = run("simulate", "--task", "pid", "--n", 6000, "--species", "K,pi", "--out", tmp_path / "tracks.h5", "--seed", 1)
+    assert r.exit_code == 0, r.output
+    r = run("simulate", "--task", "pid", "--n", 3000, "--species", "K,pi", "--out", tmp_path / "test.root", "--seed", 2)
+    assert r.exit_code == 0, r.output
+    r = run("info", tmp_path / "test.root")
+    assert r.exit_code == 0 and "tracks:    3000" in r.output and "hasRich" in r.output
+    r = run("train", "--task", "pid", "--data", tmp_path / "tracks.h5", "--species", "K", "--model", "binned",
+            "--out", tmp_path / "binned.pt", "--quiet")
+    assert r.exit_code == 0, r.output
+    r = run("generate", "--model", tmp_path / "binned.pt", "--like", tmp_path / "test.root", "--out", tmp_path / "gen.csv")
+    assert r.exit_code == 0, r.output
+    r = run("evaluate", "--task", "pid", "--species", "K", "--reference", tmp_path / "test.root", "--generated",
+            tmp_path / "gen.csv", "--out", tmp_path / "rep", "--runs", 1, "--epochs", 2)
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert m["n_reference"] == m["n_generated"] and m["efficiency_bins"] > 50 and (tmp_path / "rep" / "report.html").exists()
+    r = run("simulate", "--task", "pid", "--n", 10, "--species", "K,kaon", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "unknown particle 'kaon'" in r.output
+    r = run("train", "--task", "pid", "--data", tmp_path / "tracks.h5", "--responses", "DLLK,DLLx", "--model", "binned",
+            "--out", tmp_path / "b2.pt", "--quiet")
+    assert r.exit_code == 2 and "no column 'DLLx'" in r.output and "Traceback" not in r.output
+
+
+def test_signed_preprocessing_round_trip_and_onnx_graph():
+    """DLLs of either sign: asinh preprocessing inverts exactly, in numpy and in the exported torch graph."""
+    import torch
+
+    from hepfastsim.data.preprocessing import ConditionTransform, InverseResponse, ResponseTransform
+
+    x = np.array([[-250.0, -1.5, 0.0, 3.0], [0.2, 40.0, -0.01, 120.0]] * 50, np.float32)
+    c = np.ones((len(x), 1))
+    tf = ResponseTransform(eps=1.0, signed=True).fit(x, np.ones(len(x)))
+    u = tf.forward(x, np.ones(len(x)))
+    np.testing.assert_allclose(tf.inverse(u, np.ones(len(x))), x, rtol=1e-4, atol=1e-4)
+    graph = InverseResponse(tf, ConditionTransform((False,)).fit(c), None)
+    np.testing.assert_allclose(graph(torch.from_numpy(u), torch.zeros(len(x), 1)).numpy(), x, rtol=1e-4, atol=1e-4)
+
+
+def test_binned_resampling_draws_from_the_request_bin():
+    from hepfastsim.data.pid_io import PIDDataset
+    from hepfastsim.models import get_family
+    from hepfastsim.tasks import pid_samples, pid_spec
+
+    s, c = sample_tracks(4000, 8, species=("K",))
+    d = simulate_rich(s, c, seed=9)
+    ds = PIDDataset(c, d, species=s)
+    m = get_family("binned")(pid_spec(ds, "K"), bins=4).fit(pid_samples(ds))
+    assert [len(e) for e in m.edges_] == [3, 3, 3, 1]                # quantile bins; the charge one per value
+    req = np.array([[80_000.0, 3.0, 150.0, 1.0]] * 300)
+    got = m.sample(req, seed=1)
+    cell = m._cell(req[:1])[0]
+    members = d[np.all(m._cell(c) == cell, axis=1)]
+    assert all((members == row).all(1).any() for row in got)          # every answer a training track of that bin
+    assert len(np.unique(got, axis=0)) > 0.6 * len(members) > 10        # drawn at random among them
