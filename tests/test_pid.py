@@ -184,3 +184,21 @@ def test_binned_resampling_draws_from_the_request_bin():
     members = d[np.all(m._cell(c) == cell, axis=1)]
     assert all((members == row).all(1).any() for row in got)          # every answer a training track of that bin
     assert len(np.unique(got, axis=0)) > 0.6 * len(members) > 10        # drawn at random among them
+
+
+def test_pid_model_onnx_parity(tmp_path):
+    """A PID model (signed responses, no energy scale) exports to ONNX and agrees with torch at another batch size
+    than the one traced."""
+    from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
+    from hepfastsim.data.pid_io import PIDDataset
+    from hepfastsim.models import get_family
+    from hepfastsim.tasks import pid_samples, pid_spec
+
+    s, c = sample_tracks(3000, 8, species=("K",))
+    ds = PIDDataset(c, simulate_rich(s, c, seed=9), species=s)
+    m = get_family("gan")(pid_spec(ds, "K"), hidden=16, layers=1, epochs=1, latent=4).fit(pid_samples(ds))
+    z = np.random.default_rng(0).standard_normal((7, m.latent_dim())).astype(np.float32)
+    got = OnnxSampler(m, export_onnx(m, tmp_path / "k.onnx")).run_latent(c[:7], z)
+    ref = torch_from_latent(m, c[:7], z)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    assert (got < 0).any() and (got > 0).any()                 # DLLs of either sign come out of the graph

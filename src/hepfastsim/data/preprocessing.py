@@ -233,8 +233,8 @@ class InverseResponse(torch.nn.Module):
         self.c_std = 1.0 if scale_column is None else float(c_tf.std[scale_column])
 
     def scale(self, c: torch.Tensor) -> torch.Tensor:
-        if self.col is None:
-            return torch.ones(len(c), device=c.device)
+        if self.col is None:   # ones_like keeps the batch size dynamic in a traced (ONNX) graph
+            return torch.ones_like(c[:, 0])
         v = c[:, self.col] * self.c_std + self.c_mean
         return torch.exp(v) if self.log_scale else v
 
@@ -242,8 +242,9 @@ class InverseResponse(torch.nn.Module):
         scale = self.scale(c)[:, None]
         u = torch.minimum(u, self.u_cap)
         d = len(self.mean) - len(self.groups)
-        if self.signed:
-            return torch.sinh(u * self.std + self.mean) * self.eps * scale
+        if self.signed:   # sinh as exponentials: ONNX opset 17 has no Sinh export in torch
+            v = u * self.std + self.mean
+            return 0.5 * (torch.exp(v) - torch.exp(-v)) * self.eps * scale
         x = torch.clamp(torch.exp(u[:, :d] * self.std[:d] + self.mean[:d]) - self.eps, min=0.0) * scale
         zero = torch.zeros_like(x)
         if self.groups:
