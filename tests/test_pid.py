@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import check_report_html
 
 from hepfastsim.data.pid_io import PIDDataset, read_pid, write_pid
 from hepfastsim.errors import HepFastSimError
@@ -146,6 +147,9 @@ def test_cli_pid_simulate_train_generate_evaluate(tmp_path):
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert m["n_reference"] == m["n_generated"] and m["efficiency_bins"] > 50 and (tmp_path / "rep" / "report.html").exists()
+    h = m["dll_histograms"]
+    assert set(h["reference"]) == {"DLLe", "DLLmu", "DLLK", "DLLp"} and len(h["reference"]["DLLK"]) == 6
+    assert check_report_html(tmp_path / "rep" / "report.html") == 2       # both figures embedded and readable
     r = run("simulate", "--task", "pid", "--n", 10, "--species", "K,kaon", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "unknown particle 'kaon'" in r.output
     r = run("train", "--task", "pid", "--data", tmp_path / "tracks.h5", "--responses", "DLLK,DLLx", "--model", "binned",

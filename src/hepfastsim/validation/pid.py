@@ -94,6 +94,28 @@ def curves_chi2(ref: dict, gen: dict) -> tuple[float, int, dict]:
     return total, bins, per_cut
 
 
+# DLL histograms: asinh(DLL) in these bins, for tracks in these momentum and pseudorapidity ranges
+DLL_EDGES = np.linspace(-6.0, 6.0, 49)
+P_RANGES_MEV = ((2000.0, 10_000.0), (10_000.0, 40_000.0), (40_000.0, 150_000.0))
+ETA_RANGES = ((1.8, 3.0), (3.0, 5.5))
+
+
+def dll_histograms(conditions: np.ndarray, dll: np.ndarray, names: tuple[str, ...]) -> dict:
+    """Normalised histograms of asinh(DLL) per response, momentum range and eta range:
+    {dll: {"P lo-hi GeV, eta lo-hi": density}} on DLL_EDGES (under/overflow in the end bins)."""
+    p, eta = conditions[:, names.index("P")], conditions[:, names.index("eta")]
+    out: dict = {}
+    for j, name in enumerate(PID_RESPONSES):
+        out[name] = {}
+        for lo, hi in P_RANGES_MEV:
+            for elo, ehi in ETA_RANGES:
+                sel = (p >= lo) & (p < hi) & (eta >= elo) & (eta < ehi)
+                v = np.clip(np.arcsinh(dll[sel, j]), DLL_EDGES[0], DLL_EDGES[-1])
+                h, _ = np.histogram(v, DLL_EDGES, density=bool(sel.any()))
+                out[name][f"P {lo / 1e3:g}-{hi / 1e3:g} GeV, eta {elo:g}-{ehi:g}"] = h.tolist()
+    return out
+
+
 def evaluate_pid(ref_c: np.ndarray, ref_dll: np.ndarray, gen_c: np.ndarray, gen_dll: np.ndarray,
                  names: tuple[str, ...], *, runs: int = 3, epochs: int = 30, seed: int = 0) -> dict:
     """Efficiency curves (chi2 of generated vs reference) and the low-level classifier AUC on (DLLs, conditions),
@@ -108,13 +130,16 @@ def evaluate_pid(ref_c: np.ndarray, ref_dll: np.ndarray, gen_c: np.ndarray, gen_
                          runs=runs, epochs=epochs, seed=seed)
     return {"n_reference": len(ref_c), "n_generated": len(gen_c), "efficiency_chi2": chi2, "efficiency_bins": bins,
             "efficiency_chi2_per_cut": per_cut, "classifier": auc.as_dict(),
+            "dll_histograms": {"reference": dll_histograms(ref_c, ref_dll, names),
+                               "generated": dll_histograms(gen_c, gen_dll, names)},
             "efficiencies": {cut: {v: {"reference": cr[cut][v][0].tolist(), "generated": cg[cut][v][0].tolist()}
                                    for v in cr[cut]} for cut in cr}}
 
 
-def write_pid_report(out, metrics: dict, title: str = "PID") -> "Path":
-    """metrics.json, efficiency.png (every cut versus P, eta and nTracks: reference and generated) and a
-    report.html embedding the figure and the numbers, all written atomically into folder out."""
+def write_pid_report(out, metrics: dict, title: str = "PID"):
+    """metrics.json, efficiency.png (every cut versus P, eta and nTracks: reference and generated), dll.png (the
+    DLL distributions in bins of P and eta) and a report.html embedding the figures and the numbers, all written
+    atomically into folder out."""
     import base64
     import html
     import io
@@ -144,6 +169,23 @@ def write_pid_report(out, metrics: dict, title: str = "PID") -> "Path":
     png = buf.getvalue()
     with atomic_output(out / "efficiency.png") as tmp:
         tmp.write_bytes(png)
+    hr, hg = metrics["dll_histograms"]["reference"], metrics["dll_histograms"]["generated"]
+    ranges = list(hr[PID_RESPONSES[0]])
+    fig = Figure(figsize=(2.6 * len(ranges), 2.2 * len(PID_RESPONSES)), constrained_layout=True)
+    axes = fig.subplots(len(PID_RESPONSES), len(ranges), squeeze=False)
+    for i, name in enumerate(PID_RESPONSES):
+        for j, r in enumerate(ranges):
+            ax = axes[i, j]
+            ax.stairs(hr[name][r], DLL_EDGES, color="k", label="reference")
+            ax.stairs(hg[name][r], DLL_EDGES, color="tab:red", ls="--", label="generated")
+            ax.set_title(f"{name}: {r}", fontsize=7)
+            ax.set_xlabel(f"asinh({name})", fontsize=7)
+    axes[0, 0].legend(fontsize=7)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    png_dll = buf.getvalue()
+    with atomic_output(out / "dll.png") as tmp:
+        tmp.write_bytes(png_dll)
     with atomic_output(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=float))
     c = metrics["classifier"]
@@ -153,7 +195,9 @@ def write_pid_report(out, metrics: dict, title: str = "PID") -> "Path":
             f"tracks. Efficiency-curve chi2 {metrics['efficiency_chi2']:.1f} over {metrics['efficiency_bins']} bins; "
             f"classifier AUC {c['auc']:.3f}" + (f" ± {c['auc_std']:.3f}" if c["auc_std"] is not None else " (1 training)")
             + f"</p><table><tr><th>cut</th><th>chi2</th></tr>{rows}</table>"
-            f"<img alt='efficiency curves' src='data:image/png;base64,{base64.b64encode(png).decode()}'></body></html>")
+            f"<h2>Efficiency curves</h2><img alt='efficiency curves' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            f"<h2>DLL distributions in bins of P and eta</h2>"
+            f"<img alt='DLL distributions' src='data:image/png;base64,{base64.b64encode(png_dll).decode()}'></body></html>")
     with atomic_output(out / "report.html") as tmp:
         tmp.write_text(page)
     return out / "report.html"
