@@ -1,8 +1,9 @@
 """Conditional generators behind one interface (fit / sample / save / load).
 
-Families: library (shower library baseline), vae, gan (WGAN-GP), flow (two-stage
-normalizing flow on zuko), fm (conditional flow matching). ``get_family(name)`` returns
-the class; ``load_generator(path)`` any checkpoint.
+Families: library (shower library baseline), binned (binned resampling, the PID baseline), vae,
+gan (WGAN-GP), flow (two-stage normalizing flow on zuko), fm (conditional flow matching), ensemble.
+``get_family(name)`` returns the class; ``load_generator(path)`` any checkpoint; their options are in
+``models/options.py``; training is ``hepfastsim.train``.
 """
 
 from hepfastsim.models.base import Generator, Samples, TaskSpec, get_family, load_generator, FAMILIES
