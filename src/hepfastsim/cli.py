@@ -359,9 +359,14 @@ def train(
     trainer = Trainer(progress=not quiet, log_csv=log_csv, tensorboard=tensorboard, calibration=calibration,
                       resume=out if resume else None, checkpoint=None if model == "ensemble" else out)
     log = trainer.fit(gen, tr, va).history_
-    if getattr(gen, "rank", 0) != 0:  # torchrun: process 0 writes the checkpoint and reports
+    from hepfastsim.train.distributed import finish_process_group
+
+    rank = getattr(gen, "rank", 0)
+    if rank == 0:  # torchrun: process 0 writes the checkpoint and reports
+        gen.save(out)
+    finish_process_group()
+    if rank != 0:
         return
-    gen.save(out)
     typer.echo(f"trained {model} in {time.time() - t0:.1f} s ({len(log.epochs)} epochs, best {log.best_epoch}); wrote {out}")
 
 

@@ -55,3 +55,11 @@ def broadcast_flag(flag: bool, world: int) -> bool:
     if world > 1:
         torch.distributed.broadcast(t, 0)
     return bool(t.item())
+
+
+def finish_process_group() -> None:
+    """Leave a distributed run cleanly: wait for every process (process 0 may still be writing the checkpoint),
+    then destroy the process group, so that no process exits with the group's threads alive (an abort)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
