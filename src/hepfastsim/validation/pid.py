@@ -136,13 +136,25 @@ def evaluate_pid(ref_c: np.ndarray, ref_dll: np.ndarray, gen_c: np.ndarray, gen_
                                    for v in cr[cut]} for cut in cr}}
 
 
+def _save_png(fig, path, dpi: int) -> bytes:
+    """Render a matplotlib Figure as PNG, write it atomically to path and return the bytes (for embedding)."""
+    import io
+
+    from hepfastsim.fileio import atomic_output
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
 def write_pid_report(out, metrics: dict, title: str = "PID"):
     """metrics.json, efficiency.png (every cut versus P, eta and nTracks: reference and generated), dll.png (the
     DLL distributions in bins of P and eta) and a report.html embedding the figures and the numbers, all written
     atomically into folder out."""
     import base64
     import html
-    import io
     import json
     from pathlib import Path
 
@@ -164,11 +176,7 @@ def write_pid_report(out, metrics: dict, title: str = "PID"):
             ax.set_title(f"{cut} vs {v}", fontsize=9)
             ax.set_ylim(0, 1.02)
     axes[0, 0].legend(fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    png = buf.getvalue()
-    with atomic_output(out / "efficiency.png") as tmp:
-        tmp.write_bytes(png)
+    png = _save_png(fig, out / "efficiency.png", dpi=90)
     hr, hg = metrics["dll_histograms"]["reference"], metrics["dll_histograms"]["generated"]
     ranges = list(hr[PID_RESPONSES[0]])
     fig = Figure(figsize=(2.6 * len(ranges), 2.2 * len(PID_RESPONSES)), constrained_layout=True)
@@ -181,11 +189,7 @@ def write_pid_report(out, metrics: dict, title: str = "PID"):
             ax.set_title(f"{name}: {r}", fontsize=7)
             ax.set_xlabel(f"asinh({name})", fontsize=7)
     axes[0, 0].legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    png_dll = buf.getvalue()
-    with atomic_output(out / "dll.png") as tmp:
-        tmp.write_bytes(png_dll)
+    png_dll = _save_png(fig, out / "dll.png", dpi=80)
     with atomic_output(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=1, default=float))
     c = metrics["classifier"]
