@@ -16,6 +16,17 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.models.base import Generator, Samples
 
 
+def bin_table(flat: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lookup of stored rows by bin: rows sorted by their bin index ``flat`` (order), and per bin the number of rows
+    and the offset of its first row in that order; an empty bin answers with the nearest occupied one
+    (L1 distance of the bins' grid positions ``coords``, (bins, dims); ties to the lower index)."""
+    order = np.argsort(flat, kind="stable")
+    counts = np.bincount(flat, minlength=len(coords))
+    full = np.flatnonzero(counts)
+    near = full[np.abs(coords[:, None, :] - coords[full][None, :, :]).sum(2).argmin(1)]
+    return order, counts[near], (np.cumsum(counts) - counts)[near]
+
+
 class BinnedResampling(Generator):
     family: ClassVar[str] = "binned"
 
@@ -42,13 +53,8 @@ class BinnedResampling(Generator):
 
     def _index(self, cells: np.ndarray) -> None:
         self.shape_ = tuple(len(e) + 1 for e in self.edges_)
-        flat = np.ravel_multi_index(cells.T, self.shape_)
-        self.order_ = np.argsort(flat, kind="stable")
-        counts = np.bincount(flat, minlength=int(np.prod(self.shape_)))
-        full = np.flatnonzero(counts)
-        grid = np.stack(np.unravel_index(np.arange(len(counts)), self.shape_), 1)
-        near = full[np.abs(grid[:, None, :] - grid[full][None, :, :]).sum(2).argmin(1)]   # nearest occupied bin
-        self.counts_, self.offsets_ = counts[near], (np.cumsum(counts) - counts)[near]
+        grid = np.stack(np.unravel_index(np.arange(int(np.prod(self.shape_))), self.shape_), 1)
+        self.order_, self.counts_, self.offsets_ = bin_table(np.ravel_multi_index(cells.T, self.shape_), grid)
         self.cells_ = cells
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:

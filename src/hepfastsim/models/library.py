@@ -20,6 +20,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.models.base import Generator, Samples
+from hepfastsim.models.binned import bin_table
 
 
 class ShowerLibrary(Generator):
@@ -52,13 +53,9 @@ class ShowerLibrary(Generator):
 
     def _index(self) -> None:
         if len(self.edges_):
-            which = self._bin(np.log(self._scale(self.c_lib_)))
-            self.order_ = np.argsort(which, kind="stable")
-            counts = np.bincount(which, minlength=len(self.edges_) - 1)
-            full = np.flatnonzero(counts)
             # a request in an empty bin uses the nearest filled bin
-            nearest = full[np.abs(np.arange(len(counts))[:, None] - full[None, :]).argmin(1)]
-            self.counts_, self.offsets_ = counts[nearest], (np.cumsum(counts) - counts)[nearest]
+            which = self._bin(np.log(self._scale(self.c_lib_)))
+            self.order_, self.counts_, self.offsets_ = bin_table(which, np.arange(len(self.edges_) - 1)[:, None])
         else:
             self.nn_ = NearestNeighbors(n_neighbors=min(int(self.config["k"]), len(self.c_lib_))).fit(self.c_tf_.forward(self.c_lib_))
 
