@@ -314,6 +314,7 @@ def train(
     from hepfastsim.models import get_family
     from hepfastsim.models.options import split_calibration
     from hepfastsim.train import Trainer
+    from hepfastsim.train.distributed import finish_process_group
 
     if out.exists() and not (overwrite or resume):
         raise HepFastSimError(f"{out} exists; pass --overwrite or --resume")
@@ -359,8 +360,6 @@ def train(
     trainer = Trainer(progress=not quiet, log_csv=log_csv, tensorboard=tensorboard, calibration=calibration,
                       resume=out if resume else None, checkpoint=None if model == "ensemble" else out)
     log = trainer.fit(gen, tr, va).history_
-    from hepfastsim.train.distributed import finish_process_group
-
     rank = getattr(gen, "rank", 0)
     if rank == 0:  # torchrun: process 0 writes the checkpoint and reports
         gen.save(out)
@@ -403,10 +402,12 @@ def generate(
         gen.check_geometry(ref.geometry_id, str(like))
         cond = np.repeat(ref.params, per_event, axis=0)
     elif gen.spec.task == "pid":
+        from hepfastsim.tasks import pid_species
+
         if like is None:
             raise HepFastSimError("a PID model takes its track conditions from a table: give --like TRACKS")
-        pid_species = gen.spec.geometry_id.split(":")[1]
-        cond = np.repeat(_pid_data(like, pid_species, ",".join(gen.spec.condition_names), "", None).conditions,
+        species = pid_species(gen.spec)
+        cond = np.repeat(_pid_data(like, species, ",".join(gen.spec.condition_names), "", None).conditions,
                          per_event, axis=0)
     elif like is not None:
         s = file_summary(like)
@@ -432,10 +433,10 @@ def generate(
     attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id}
     if gen.spec.task == "pid":
         from hepfastsim.data.pid_io import PIDDataset, SPECIES_NAMES, write_pid
+        from hepfastsim.tasks import pid_response_names
 
-        names = tuple(gen.spec.geometry_id.split(":")[2].split(","))
-        write_pid(out, PIDDataset(cond, x, gen.spec.condition_names, names,
-                                  np.full(len(x), SPECIES_NAMES.index(pid_species)), np.ones(len(x), bool)),
+        write_pid(out, PIDDataset(cond, x, gen.spec.condition_names, pid_response_names(gen.spec),
+                                  np.full(len(x), SPECIES_NAMES.index(species)), np.ones(len(x), bool)),
                   overwrite=overwrite)
     elif gen.spec.task == "tpc":
         from hepfastsim.data.tpc_io import TPCDataset, write_digits, write_tpc_h5
@@ -493,12 +494,12 @@ def evaluate(
         typer.echo(f"report: {path}")
         return
     if task == "pid":
+        from hepfastsim.data.pid_io import PID_CONDITIONS, PID_RESPONSES
         from hepfastsim.validation.pid import evaluate_pid, write_pid_report
 
-        names = ("P", "eta", "nTracks", "charge")
-        ref_p = _pid_data(reference, species, ",".join(names), "DLLe,DLLmu,DLLK,DLLp", None)
-        gen_p = _pid_data(generated, species, ",".join(names), "DLLe,DLLmu,DLLK,DLLp", None)
-        m = evaluate_pid(ref_p.conditions, ref_p.responses, gen_p.conditions, gen_p.responses, names, runs=runs,
+        ref_p, gen_p = (_pid_data(f, species, ",".join(PID_CONDITIONS), ",".join(PID_RESPONSES), None)
+                        for f in (reference, generated))
+        m = evaluate_pid(ref_p.conditions, ref_p.responses, gen_p.conditions, gen_p.responses, PID_CONDITIONS, runs=runs,
                          epochs=epochs or 30, seed=seed)
         path = write_pid_report(out, m, title=f"{species}: {generated.name} vs {reference.name}")
         c = m["classifier"]

@@ -68,5 +68,15 @@ def pid_spec(ds: PIDDataset, species: str) -> TaskSpec:
                     log_conditions=logs, eps=1.0, signed=True)
 
 
+def pid_species(spec: TaskSpec) -> str:
+    """The species a PID task models (inverse of ``pid_spec``)."""
+    return spec.geometry_id.split(":")[1]
+
+
+def pid_response_names(spec: TaskSpec) -> tuple[str, ...]:
+    """The response columns of a PID task, in order (inverse of ``pid_spec``)."""
+    return tuple(spec.geometry_id.split(":")[2].split(","))
+
+
 def pid_samples(ds: PIDDataset) -> Samples:
     return Samples(ds.responses.astype(np.float32), ds.conditions)

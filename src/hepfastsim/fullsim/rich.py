@@ -33,14 +33,13 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from hepfastsim.data.pid_io import PID_CONDITIONS, SPECIES_NAMES
 from hepfastsim.errors import HepFastSimError
 
-SPECIES = ("e", "mu", "pi", "K", "p")
+SPECIES = SPECIES_NAMES   # the data layer's species order: index 0-4 in a PID table's species column
 MASS_MEV = {"e": 0.51099895, "mu": 105.6583755, "pi": 139.57039, "K": 493.677, "p": 938.27208816}
 CTAU_M = {"pi": 7.8045, "K": 3.7112}   # mean decay length c tau (m); both decay to mu nu (~100 % / 64 %)
 MUON = 1   # species index of the muon; pi, K, p (2, 3, 4) are the hadrons
-DLL_NAMES = ("DLLe", "DLLmu", "DLLK", "DLLp")
-CONDITION_NAMES = ("P", "eta", "nTracks", "charge")
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def simulate_rich(species: np.ndarray, conditions: np.ndarray, seed: int,
     species = np.asarray(species, np.int64)
     c = np.asarray(conditions, np.float64)
     if c.ndim != 2 or c.shape[1] != 4 or len(c) != len(species):
-        raise HepFastSimError(f"RICH conditions must be (n, 4) = {CONDITION_NAMES} for n tracks, got {c.shape}")
+        raise HepFastSimError(f"RICH conditions must be (n, 4) = {PID_CONDITIONS} for n tracks, got {c.shape}")
     if not np.all(np.isfinite(c)):
         raise HepFastSimError("RICH conditions contain NaN or inf")
     if np.any(c[:, 0] <= 0) or np.any(c[:, 2] < 1):
