@@ -2,8 +2,8 @@
 
 A maintainer's tool, run once: the published rows (CaloChallenge 2022 final results, measured on Geant4 data) are
 public, and the package carries their scalar columns in validation/data/ so that every report shows them without
-these HDF files. --source is the folder of calochallenge_results_ds*.hdf (this team keeps them in
-../shared/reference). Needs pandas and PyTables, which the package itself does not depend on:
+these HDF files; a user's clone never needs them. --source is the folder of calochallenge_results_ds*.hdf (the
+CaloChallenge final-results tables). Needs pandas and PyTables, which the package itself does not depend on:
 
     .venv/bin/pip install pandas tables && .venv/bin/python benchmarks/convert_calochallenge_tables.py --source DIR
 """
