@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from hepfastsim.data.samples import Samples
+from hepfastsim.data.samples import Samples, TaskSpec
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.models.base import Generator, get_family, upgrade_state
 from hepfastsim.models.neural import TorchGenerator
@@ -166,8 +166,6 @@ class Ensemble(Generator):
         return {"members": [m.state_dict() for m in self.members_], "mask_seeds": self.mask_seeds_}
 
     def _load_extra_state(self, state: dict, with_optim: bool = False) -> None:
-        from hepfastsim.data.samples import TaskSpec
-
         self.mask_seeds_ = [int(s) for s in state.get("mask_seeds", range(len(state["members"])))]
         self.members_ = []
         for k, (s, mask_seed) in enumerate(zip(state["members"], self.mask_seeds_)):
