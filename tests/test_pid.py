@@ -206,3 +206,69 @@ def test_pid_model_onnx_parity(tmp_path):
     ref = torch_from_latent(m, c[:7], z)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     assert (got < 0).any() and (got > 0).any()                 # DLLs of either sign come out of the graph
+
+
+def test_dllp_modelled_as_difference_keeps_exact_ties():
+    """DLLp - DLLK is the modelled variable: tracks with DLLp == DLLK (below the kaon and proton thresholds) come back
+    with exactly equal values, in numpy and in the exported torch graph; other values invert to rounding."""
+    import torch
+
+    from hepfastsim.data.preprocessing import ConditionTransform, InverseResponse, ResponseTransform
+
+    x = np.array([[-25.0, -1.5, 7.25, 7.25], [0.2, 40.0, -3.0, 12.0], [1.0, 0.0, 0.0, 0.0]] * 40, np.float32)
+    one = np.ones(len(x))
+    tf = ResponseTransform(eps=1.0, signed=True, differences=((3, 2),)).fit(x, one)
+    u = tf.forward(x, one)
+    assert len(np.unique(u[:, 3].round(6))) == 2                     # the tie is one value of the modelled difference
+    back = tf.inverse(u, one)
+    np.testing.assert_allclose(back, x, rtol=1e-4, atol=1e-4)
+    assert np.all(back[0::3, 3] == back[0::3, 2]) and np.all(back[2::3] [:, 1:] == 0.0)   # exact ties and zeros
+    graph = InverseResponse(tf, ConditionTransform((False,)).fit(one[:, None]), None)
+    g = graph(torch.from_numpy(u), torch.zeros(len(x), 1)).numpy()
+    np.testing.assert_allclose(g, back, rtol=1e-5, atol=1e-5)
+    assert np.all(g[0::3, 3] == g[0::3, 2])
+    assert ResponseTransform.from_state(tf.state()).differences == ((3, 2),)
+    # a generated value a rounding error away from the data's exact zero comes out exactly zero (and a tie stays one);
+    # a small but real value does not
+    zero_u = (np.arcsinh(0.0) - tf.mean) / tf.std
+    near = np.tile(zero_u, (2, 1)).astype(np.float32)
+    near[0] += 3e-6
+    near[1] += np.float32(1e-3) / tf.std.astype(np.float32)
+    out, out_g = tf.inverse(near, np.ones(2)), graph(torch.from_numpy(near), torch.zeros(2, 1)).numpy()
+    assert np.all(out[0] == 0.0) and np.all(out_g[0] == 0.0)
+    assert np.all(np.abs(out[1, :3]) > 5e-4) and np.all(np.abs(out_g[1, :3]) > 5e-4)
+
+
+def test_calibration_in_momentum_bins_reproduces_exact_ties():
+    """A small flow-matching model calibrated in P bins generates DLLp == DLLK exactly for about the fraction of
+    tracks that have it in the simulation (below the kaon and proton thresholds); an uncalibrated continuous
+    model never does. An unknown calibration condition is a one-line error."""
+    from hepfastsim.models import get_family
+    from hepfastsim.models.options import CalibrationOptions
+    from hepfastsim.tasks import pid_samples, pid_spec
+    from hepfastsim.train import Trainer
+
+    s, c = sample_tracks(6000, 21, species=("K",))
+    keep = in_acceptance(c[:, 1]).any(1)
+    ds = PIDDataset(c[keep], simulate_rich(s[keep], c[keep], seed=22), species=s[keep])
+    spec = pid_spec(ds, "K")
+    assert spec.response_differences == ((3, 2),)
+    tie = (ds.responses[:, 3] == ds.responses[:, 2]).mean()
+    assert tie > 0.2
+    opts = dict(hidden=32, layers=2, epochs=3, batch_size=256, steps=2, seed=0)
+    plain = Trainer(progress=False).fit(get_family("fm")(spec, **opts), pid_samples(ds))
+    g = plain.sample(ds.conditions, seed=1)
+    assert (g[:, 3] == g[:, 2]).mean() < 0.01
+    cal = CalibrationOptions(calibrate=True, calibration_condition="P", calibration_bins=4, calibration_samples=len(ds))
+    model = Trainer(progress=False, calibration=cal).fit(get_family("fm")(spec, **opts), pid_samples(ds))
+    assert model.calibration_.column == 0                            # bins of P, the first condition
+    g = model.sample(ds.conditions, seed=1)
+    assert abs((g[:, 3] == g[:, 2]).mean() - tie) < 0.05
+    quarter = np.digitize(ds.conditions[:, 0], np.quantile(ds.conditions[:, 0], [0.25, 0.5, 0.75]))
+    for q in range(4):   # ties belong to slow tracks: per momentum quarter, not only on average
+        sel = quarter == q
+        want, got = (ds.responses[sel, 3] == ds.responses[sel, 2]).mean(), (g[sel, 3] == g[sel, 2]).mean()
+        assert abs(got - want) < 0.06, (q, want, got)
+    with pytest.raises(HepFastSimError, match="calibration_condition 'E' is not a condition of this task"):
+        Trainer(progress=False, calibration=CalibrationOptions(calibrate=True, calibration_condition="E")).fit(
+            get_family("fm")(spec, **{**opts, "epochs": 1}), pid_samples(ds))

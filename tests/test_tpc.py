@@ -153,10 +153,13 @@ def test_cli_train_generate_evaluate(tmp_path):
     np.testing.assert_allclose(gen.params, ref.params)
     assert np.all(np.isfinite(gen.responses)) and gen.responses.min() >= 0
     res = r.invoke(app, ["evaluate", "--task", "tpc", "--reference", str(data), "--split", "test",
-                         "--generated", str(tmp_path / "gen.h5"), "--out", str(tmp_path / "rep"), "--epochs", "3"])
+                         "--generated", str(tmp_path / "gen.h5"), "--out", str(tmp_path / "rep"), "--epochs", "3",
+                         "--max-events", "60"])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert m["chi2"] > 0 and 0.0 <= m["classifier_low"]["auc"] <= 1.0
+    assert m["n_reference"] == m["n_generated"] == 60       # the stated sample size, both samples
+    assert m["split"] == {"reference": "test", "sizes": {"train": 280, "val": 40, "test": 80}, "max_events": 60}
     assert (tmp_path / "rep" / "tpc_profiles.png").stat().st_size > 10_000
     assert check_report_html(tmp_path / "rep" / "report.html") == 3
     # a TPC model refuses a calorimeter request and data of another window
@@ -166,3 +169,39 @@ def test_cli_train_generate_evaluate(tmp_path):
     v2.write_text("params: 1.5 16.9\n 40 265 5.0\n" * 5)
     res = r.invoke(app, ["generate", "--model", str(tmp_path / "m.pt"), "--like", str(v2), "--out", str(tmp_path / "y.h5")])
     assert res.exit_code == 2 and "geometry" in res.output
+
+
+def test_track_features_by_hand():
+    """Crossing 45 deg, dip 45 deg: 1 pad and sqrt(2) in z per unit row height; the tilt's sign follows both."""
+    from hepfastsim.data.preprocessing import tpc_track_features
+
+    names = ("crossing_angle", "dip_angle", "drift_length", "pad_coordinate", "row", "pT")
+    c = np.array([[45.0, 45.0, 100.0, 30.0, 23, 0.5], [-45.0, 45.0, 25.0, 30.0, 23, 0.5], [0.0, -60.0, 0.0, 30.0, 23, 0.5]])
+    abs_u, abs_w, u2, w2, uw, root_drift = tpc_track_features(c, names)
+    np.testing.assert_allclose(abs_u, [1.0, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(abs_w, [np.sqrt(2), np.sqrt(2), np.sqrt(3)], rtol=1e-12)
+    np.testing.assert_allclose(u2, abs_u**2, atol=1e-12)
+    np.testing.assert_allclose(w2, abs_w**2, rtol=1e-12)
+    np.testing.assert_allclose(uw, [np.sqrt(2), -np.sqrt(2), 0.0], atol=1e-12)
+    np.testing.assert_allclose(root_drift, [10.0, 5.0, 0.0])
+    # the 2-parameter files have no drift length: five features
+    assert len(tpc_track_features(c[:, :2], names[:2])) == 5
+
+
+def test_spec_feeds_track_features_and_checkpoint_keeps_them(tmp_path):
+    from hepfastsim.data.preprocessing import ConditionTransform
+    from hepfastsim.models import get_family, load_generator
+    from hepfastsim.tasks import tpc_samples
+
+    ds = _blobs(200, 0)
+    spec = tpc_spec(ds)
+    assert spec.condition_features == "tpc_track"
+    gen = get_family("gan")(spec, hidden=16, layers=2, latent=4, epochs=1, batch_size=64, aux_weight=0.0)
+    gen.fit(tpc_samples(ds), tpc_samples(ds))
+    assert gen.c_tf_.n_out == 6 + 2 + 6           # parameters, two sub-bin positions, six track features
+    gen.save(tmp_path / "m.pt")
+    back = load_generator(tmp_path / "m.pt")
+    np.testing.assert_array_equal(back.sample(ds.params[:5], seed=3), gen.sample(ds.params[:5], seed=3))
+    state = gen.c_tf_.state()
+    with pytest.raises(HepFastSimError, match="unknown condition feature map 'nope'"):
+        ConditionTransform.from_state({**state, "features": "nope"})

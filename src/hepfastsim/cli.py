@@ -467,7 +467,7 @@ def evaluate(
                                  "50 epochs) or quick (smaller and shorter; not comparable with the published table)"),
     runs: int = typer.Option(3, min=1, max=100, help="classifier trainings (mean and std of AUC)"),
     epochs: Optional[int] = typer.Option(None, min=1, max=10_000, help="override the protocol's classifier epochs"),
-    max_events: Optional[int] = typer.Option(None, min=1),
+    max_events: Optional[int] = typer.Option(None, min=1, help="compare the first N events of each sample (TPC: a stated sample size)"),
     fast: bool = typer.Option(False, help="skip PRDC and the diversity checks"),
     timing: Optional[Path] = typer.Option(None, help="`benchmark --out` JSON: fills the table's ms-per-shower columns"),
     train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
@@ -480,14 +480,18 @@ def evaluate(
     if (out / "report.html").exists() and not overwrite:
         raise HepFastSimError(f"{out} already holds a report; pass --overwrite to replace it")
     if task == "tpc":
-        from hepfastsim.data.tpc_io import read_tpc, select_split
+        from hepfastsim.data.tpc_io import read_tpc, select_split, split_indices
         from hepfastsim.validation.report import write_tpc_report
         from hepfastsim.validation.tpc import evaluate_tpc
 
-        ref_t = select_split(read_tpc(reference), split)
-        gen_t = read_tpc(generated)
+        full = read_tpc(reference)
+        ref_t, gen_t = select_split(full, split), read_tpc(generated)
+        if max_events is not None:   # a stated sample size: the first N events of both
+            ref_t, gen_t = (d.subset(slice(0, max_events)) for d in (ref_t, gen_t))
         m = evaluate_tpc(ref_t, gen_t, classifier_runs=runs, classifier_epochs=epochs or 30, seed=seed,
                          protocol="quick" if protocol == "calochallenge" else protocol)
+        m["split"] = {"reference": split, "sizes": {k: len(v) for k, v in split_indices(len(full)).items()},
+                      "max_events": max_events}
         path = write_tpc_report(out, ref_t, gen_t, m)
         typer.echo(f"chi2 {m['chi2']:.1f} ({m['chi2_ndf']} band points)  AUC low {m['classifier_low']['auc']:.3f}  "
                    f"high {m['classifier_high']['auc']:.3f}")

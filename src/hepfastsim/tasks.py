@@ -6,8 +6,9 @@ calo: responses = voxel energies (MeV, stored units: active deposit / sampling f
       groups = readout layers.
 tpc:  responses = pad x time-bin amplitudes (ADC counts) of one pad row, conditions = the track
       parameters of the digits file; no scaling, log(x + 1) preprocessing like the study, the
-      sub-bin positions (drift length and pad coordinate mod 1) fed to the networks, zero
-      suppression at the smallest amplitude present in the training data.
+      sub-bin positions (drift length and pad coordinate mod 1) and the track's expected cluster
+      extent (``preprocessing.tpc_track_features``) fed to the networks, zero suppression at the
+      smallest amplitude present in the training data.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def tpc_spec(ds: TPCDataset) -> TaskSpec:
     return TaskSpec(task="tpc", n_features=int(np.prod(ds.shape)), condition_names=ds.names, geometry_id=ds.geometry_id,
                     geometry_name=f"MPD TPC {ds.shape[0]}x{ds.shape[1]} ({len(ds.names)} parameters)", scale_column=None,
                     log_conditions=(False,) * len(ds.names), threshold=float(np.floor(10 * nz.min()) / 10) if len(nz) else 0.0,
-                    shape=ds.shape, fraction_conditions=tuple(n in pos for n in ds.names), eps=1.0)
+                    shape=ds.shape, fraction_conditions=tuple(n in pos for n in ds.names), eps=1.0,
+                    condition_features="tpc_track")
 
 
 def tpc_samples(ds: TPCDataset) -> Samples:
@@ -60,12 +62,16 @@ def tpc_samples(ds: TPCDataset) -> Samples:
 
 def pid_spec(ds: PIDDataset, species: str) -> TaskSpec:
     """The PID task of one species: DLLs (either sign) given P, eta, nTracks, charge (P and nTracks
-    log-transformed); the species is part of the task's identity (geometry_id pid:SPECIES:RESPONSES)."""
+    log-transformed); the species is part of the task's identity (geometry_id pid:SPECIES:RESPONSES).
+    DLLp is modelled as DLLp - DLLK: below the kaon and proton thresholds the two hypotheses predict the
+    same rings, so the difference is exactly 0 for a large fraction of tracks (the cut DLLp - DLLK > 0)."""
     logs = tuple(n in ("P", "nTracks") for n in ds.condition_names)
-    return TaskSpec(task="pid", n_features=len(ds.response_names), condition_names=ds.condition_names,
-                    geometry_id=f"pid:{species}:{','.join(ds.response_names)}",
-                    geometry_name=f"PID {species} ({', '.join(ds.response_names)})", scale_column=None,
-                    log_conditions=logs, eps=1.0, signed=True)
+    names = ds.response_names
+    diff = ((names.index("DLLp"), names.index("DLLK")),) if {"DLLp", "DLLK"} <= set(names) else ()
+    return TaskSpec(task="pid", n_features=len(names), condition_names=ds.condition_names,
+                    geometry_id=f"pid:{species}:{','.join(names)}",
+                    geometry_name=f"PID {species} ({', '.join(names)})", scale_column=None,
+                    log_conditions=logs, eps=1.0, signed=True, response_differences=diff)
 
 
 def pid_species(spec: TaskSpec) -> str:

@@ -7,7 +7,8 @@ so generated responses are physical (non-negative, zero-suppressed like the refe
 Conditions are log-transformed where requested, extended by the fractional part of the
 columns that position a response on a pad / time-bin grid (the TPC drift length and pad
 coordinate: the response is centred on their integer part, so the network needs the rest),
-and standardised.
+optionally by derived features of a named feature map (``CONDITION_FEATURES``: for the TPC the
+expected cluster extent of the track, see ``tpc_track_features``), and standardised.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from hepfastsim.errors import HepFastSimError
+
 
 LOGIT_ALPHA = 1e-6
+# signed responses (PID DLLs) below this, relative to eps, are generated as exact zeros: the data hold exact zeros
+# (no information, or two hypotheses that predict the same) that a calibrated model reproduces only to rounding
+SIGNED_ZERO = 1e-4
 
 
 CHUNK = 4096  # showers per chunk in the transforms
@@ -76,6 +82,9 @@ class ResponseTransform:
     u_max: np.ndarray | None = None   # per-feature maximum of the standardised training data
     dequantize: bool = False
     signed: bool = False   # responses of either sign (PID log-likelihood differences): asinh(x / eps) instead of log
+    # signed responses only: (i, j) models feature i as x_i - x_j (PID: DLLp - DLLK, exactly 0 where the kaon and
+    # proton hypotheses predict the same, i.e. below both thresholds: a spike the calibration can then reproduce)
+    differences: tuple[tuple[int, int], ...] = ()
 
     @property
     def n_out(self) -> int:
@@ -85,6 +94,10 @@ class ResponseTransform:
     def _log(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         x = np.asarray(x, np.float64)
         if self.signed:   # linear within +-eps, logarithmic in the tails, either sign
+            if self.differences:
+                x = x.copy()
+                for i, j in self.differences:
+                    x[:, i] -= x[:, j]
             return np.arcsinh(x / (scale[:, None] * self.eps))
         u = np.log(x / scale[:, None] + self.eps)
         if self.dequantize and rng is not None:
@@ -136,7 +149,10 @@ class ResponseTransform:
         x += self.mean[:d].astype(np.float32)
         if self.signed:
             np.sinh(x, out=x)
+            x[np.abs(x) < SIGNED_ZERO] = 0.0
             x *= (np.float32(self.eps) * scale.astype(np.float32))[:, None]
+            for i, j in self.differences:
+                x[:, i] += x[:, j]
             return np.ascontiguousarray(x)
         np.exp(x, out=x)
         x -= np.float32(self.eps)
@@ -155,24 +171,48 @@ class ResponseTransform:
     def state(self) -> dict:
         return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std,
                 "groups": [list(g) for g in self.groups], "u_max": self.u_max, "dequantize": self.dequantize,
-                "signed": self.signed}
+                "signed": self.signed, "differences": [list(d) for d in self.differences]}
 
     @classmethod
     def from_state(cls, s: dict) -> "ResponseTransform":
         return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]),
                    tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]),
-                   bool(s.get("dequantize", False)), bool(s.get("signed", False)))
+                   bool(s.get("dequantize", False)), bool(s.get("signed", False)),
+                   tuple((int(i), int(j)) for i, j in s.get("differences", ())))
+
+
+def tpc_track_features(c: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
+    """What a straight track leaves on one pad row, from its angles (degrees) and drift length (time bins).
+
+    Over the row's height the track moves tan(crossing) along the pads and tan(dip) / cos(crossing) along z
+    (drift time), per unit height: the cluster's pad and time extents grow with |tan(crossing)| and
+    |tan(dip)| / cos(crossing), its pad-time tilt with their product, and its diffusion width with
+    sqrt(drift length). A network sees these directly instead of learning tan and |.| of standardised
+    angles (tan 60 deg is three times tan 30 deg: the extent is far from linear in the angle)."""
+    phi = np.radians(c[:, names.index("crossing_angle")])
+    u = np.tan(phi)
+    w = np.tan(np.radians(c[:, names.index("dip_angle")])) / np.cos(phi)
+    out = [np.abs(u), np.abs(w), u * u, w * w, u * w]
+    if "drift_length" in names:
+        out.append(np.sqrt(np.clip(c[:, names.index("drift_length")], 0.0, None)))
+    return out
+
+
+# derived condition features by name (TaskSpec.condition_features)
+CONDITION_FEATURES = {"tpc_track": tpc_track_features}
 
 
 @dataclass
 class ConditionTransform:
-    """Conditions (N, C) -> standardised (N, n_out): log of the log_columns, plus x mod 1 of the fraction_columns."""
+    """Conditions (N, C) -> standardised (N, n_out): log of the log_columns, plus x mod 1 of the fraction_columns,
+    plus the derived columns of the feature map named ``features`` ("" for none)."""
 
     log_columns: tuple[bool, ...] = ()
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
     names: tuple[str, ...] = field(default_factory=tuple)
     fraction_columns: tuple[bool, ...] = ()
+    features: str = ""
 
     @property
     def n_out(self) -> int:
@@ -181,11 +221,12 @@ class ConditionTransform:
 
     def _pre(self, c: np.ndarray) -> np.ndarray:
         c = np.asarray(c, np.float64).reshape(len(c), -1).copy()
+        derived = CONDITION_FEATURES[self.features](c, self.names) if self.features else []
         for j, flag in enumerate(self.log_columns):
             if flag:
                 c[:, j] = np.log(c[:, j])
         frac = [np.mod(c[:, j], 1.0) for j, flag in enumerate(self.fraction_columns) if flag]
-        return np.column_stack([c, *frac]) if frac else c
+        return np.column_stack([c, *frac, *derived]) if frac or derived else c
 
     def fit(self, c: np.ndarray) -> "ConditionTransform":
         p = self._pre(c)
@@ -205,12 +246,14 @@ class ConditionTransform:
 
     def state(self) -> dict:
         return {"log_columns": list(self.log_columns), "mean": self.mean, "std": self.std, "names": list(self.names),
-                "fraction_columns": list(self.fraction_columns)}
+                "fraction_columns": list(self.fraction_columns), "features": self.features}
 
     @classmethod
     def from_state(cls, s: dict) -> "ConditionTransform":
+        if str(s.get("features", "")) not in ("", *CONDITION_FEATURES):
+            raise HepFastSimError(f"unknown condition feature map {s['features']!r}; known: {', '.join(CONDITION_FEATURES)}")
         return cls(tuple(bool(v) for v in s["log_columns"]), np.asarray(s["mean"]), np.asarray(s["std"]), tuple(s["names"]),
-                   tuple(bool(v) for v in s.get("fraction_columns", ())))
+                   tuple(bool(v) for v in s.get("fraction_columns", ())), str(s.get("features", "")))
 
 
 class InverseResponse(torch.nn.Module):
@@ -227,6 +270,9 @@ class InverseResponse(torch.nn.Module):
         self.register_buffer("u_cap", f32(cap))
         self.eps, self.threshold, self.groups = float(x_tf.eps), float(x_tf.threshold), tuple(x_tf.groups)
         self.signed = bool(x_tf.signed)
+        self.differences = tuple(x_tf.differences)
+        for i, _ in self.differences:   # unit vectors: x + x[:, j] e_i adds column j to column i (traceable)
+            self.register_buffer(f"unit{i}", torch.nn.functional.one_hot(torch.tensor(i), len(x_tf.mean)).float())
         self.col = scale_column
         self.log_scale = scale_column is not None and scale_column < len(c_tf.log_columns) and c_tf.log_columns[scale_column]
         self.c_mean = 0.0 if scale_column is None else float(c_tf.mean[scale_column])
@@ -244,7 +290,11 @@ class InverseResponse(torch.nn.Module):
         d = len(self.mean) - len(self.groups)
         if self.signed:   # sinh as exponentials: ONNX opset 17 has no Sinh export in torch
             v = u * self.std + self.mean
-            return 0.5 * (torch.exp(v) - torch.exp(-v)) * self.eps * scale
+            x = 0.5 * (torch.exp(v) - torch.exp(-v))
+            x = torch.where(torch.abs(x) < SIGNED_ZERO, torch.zeros_like(x), x) * self.eps * scale
+            for i, j in self.differences:
+                x = x + x[:, j:j + 1] * getattr(self, f"unit{i}")[None, :]
+            return x
         x = torch.clamp(torch.exp(u[:, :d] * self.std[:d] + self.mean[:d]) - self.eps, min=0.0) * scale
         zero = torch.zeros_like(x)
         if self.groups:

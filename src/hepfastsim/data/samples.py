@@ -30,13 +30,16 @@ class TaskSpec:
     fraction_conditions: tuple[bool, ...] = ()  # also feed the fractional part (sub-bin position) of these columns
     eps: float = 1e-6               # offset of the log preprocessing, in response units / scale
     signed: bool = False            # responses of either sign (PID DLLs): asinh preprocessing with linear range eps
+    condition_features: str = ""    # derived condition features fed to the networks (preprocessing.CONDITION_FEATURES)
+    response_differences: tuple[tuple[int, int], ...] = ()  # signed: (i, j) models response i as x_i - x_j
 
     @classmethod
     def from_dict(cls, d: dict) -> TaskSpec:
         """Inverse of dataclasses.asdict (lists back to tuples), for checkpoints."""
         return cls(**{**d, "condition_names": tuple(d["condition_names"]), "log_conditions": tuple(d["log_conditions"]),
                       "shape": tuple(d["shape"]), "groups": tuple(tuple(g) for g in d.get("groups", ())),
-                      "fraction_conditions": tuple(d.get("fraction_conditions", ()))})
+                      "fraction_conditions": tuple(d.get("fraction_conditions", ())),
+                      "response_differences": tuple(tuple(v) for v in d.get("response_differences", ()))})
 
 
 @dataclass

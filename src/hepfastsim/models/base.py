@@ -93,9 +93,11 @@ class Generator(abc.ABC):
         groups = self.spec.groups if self.config.get("group_energies") else ()
         self.x_tf_ = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups,
                                        dequantize=bool(self.config.get("dequantize")),
-                                       signed=self.spec.signed).fit(data.x, self._scale(data.c))
+                                       signed=self.spec.signed,
+                                       differences=self.spec.response_differences).fit(data.x, self._scale(data.c))
         self.c_tf_ = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
-                                        fraction_columns=self.spec.fraction_conditions).fit(data.c)
+                                        fraction_columns=self.spec.fraction_conditions,
+                                        features=self.spec.condition_features).fit(data.c)
 
     def _check_conditions(self, c: np.ndarray) -> np.ndarray:
         c = np.asarray(c, np.float64)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hepfastsim.errors import HepFastSimError
+
 
 def quantile_levels(n: int) -> np.ndarray:
     """Probabilities at which the two distributions are compared: n uniform levels, plus n levels uniform in
@@ -99,11 +101,23 @@ class QuantileCalibration(torch.nn.Module):
         return {"n_bins": n_bins, "grid": grid, "n_features": d, "column": self.column}
 
 
+def calibration_column(spec, options) -> int | None:
+    """The condition column whose bins the calibration uses: the named one, else the task's scale column."""
+    name = getattr(options, "calibration_condition", None)
+    if name is None:
+        return spec.scale_column
+    if name not in spec.condition_names:
+        raise HepFastSimError(f"calibration_condition {name!r} is not a condition of this task; "
+                              f"conditions: {', '.join(spec.condition_names)}")
+    return spec.condition_names.index(name)
+
+
 @torch.no_grad()
 def calibrate(model, train, options, seed: int = 0) -> QuantileCalibration:
     """The post-training step: quantile calibration of a trained neural model (``model.calibration_``) against
     ``options.calibration_samples`` showers of its training data drawn at random, in
-    ``options.calibration_bins`` energy bins; generated at the same conditions with the EMA weights."""
+    ``options.calibration_bins`` bins of the calibration condition (default: the energy); generated at the same
+    conditions with the EMA weights."""
     rng = np.random.default_rng(seed + 7)
     n = min(int(options.calibration_samples), len(train))
     idx = np.sort(rng.choice(len(train), n, replace=False))
@@ -115,6 +129,6 @@ def calibrate(model, train, options, seed: int = 0) -> QuantileCalibration:
     ct = torch.from_numpy(c)
     u_gen = np.concatenate([model.generate(net, ct[i:i + 10_000].to(model.device), gen).float().cpu().numpy()
                             for i in range(0, n, 10_000)])
-    model.calibration_ = QuantileCalibration.fit(u_gen, u_data, c, column=model.spec.scale_column,
+    model.calibration_ = QuantileCalibration.fit(u_gen, u_data, c, column=calibration_column(model.spec, options),
                                                  n_bins=int(options.calibration_bins)).to(model.device)
     return model.calibration_

@@ -127,12 +127,14 @@ class EnsembleOptions(Options):
 
 class CalibrationOptions(BaseModel):
     """Post-training quantile calibration (models/calibration.py): ``calibrate`` switches it on; per-feature
-    marginals in ``calibration_bins`` energy bins from ``calibration_samples`` training showers."""
+    marginals in ``calibration_bins`` bins of the condition ``calibration_condition`` (None: the task's scale,
+    the incident energy; e.g. "P" for PID) from ``calibration_samples`` training events."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     calibrate: bool = False
     calibration_bins: Count = 8
     calibration_samples: Count = 20_000
+    calibration_condition: Optional[str] = None
 
 
 # the options of each family, by family name (Generator subclasses take theirs from here)
