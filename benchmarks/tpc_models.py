@@ -50,15 +50,16 @@ def first(ds: TPCDataset, n: int) -> TPCDataset:
     return ds.subset(slice(0, n))
 
 
-def scores(ref: TPCDataset, gen: TPCDataset, sizes: list[int], seed: int) -> list[dict]:
-    """chi2 and AUCs on the first n events of both samples, for each n."""
-    out = []
+def scores(ref: TPCDataset, gen: TPCDataset, sizes: list[int], seed: int) -> tuple[list[dict], dict]:
+    """chi2 and AUCs on the first n events of both samples, for each n (ascending), and the full metrics of the
+    largest n (for the report)."""
+    out, m = [], {}
     for n in sizes:
         m = evaluate_tpc(first(ref, n), first(gen, n), classifier_runs=3, seed=seed)
         out.append({"n": n, "chi2": m["chi2"], "chi2_ndf": m["chi2_ndf"],
                     "auc_low": m["classifier_low"]["auc"], "auc_low_std": m["classifier_low"]["auc_std"],
                     "auc_high": m["classifier_high"]["auc"], "auc_high_std": m["classifier_high"]["auc_std"]})
-    return out
+    return out, m
 
 
 def run(path: Path, family: str, config: str, sizes: list[int], report_dir: Path, seed: int = 0) -> tuple[dict, TPCDataset]:
@@ -76,12 +77,12 @@ def run(path: Path, family: str, config: str, sizes: list[int], report_dir: Path
     t_train = time.perf_counter() - t0
     x = gen.sample(test.params, seed=seed + 1).reshape(len(test), *test.shape)
     g = TPCDataset(x, test.params, test.names, test.pad_range, test.time_range, test.centred)
-    m = evaluate_tpc(test, g, classifier_runs=3, seed=seed)
+    rows, m = scores(test, g, sizes, seed)   # sizes end with all test events: m is the whole test set's
     write_tpc_report(report_dir / f"{path.stem}_{config.replace(':', '_')}_seed{seed}", test, g, m,
                      title=f"{path.name}: {config} vs detailed simulation (test events)")
     ms = time_generator(gen, test.params, batch_sizes=(10_000,), repeats=5)["ms_per_shower"][10_000]
     row = {"file": path.name, "model": config, "family": family, "train_s": round(t_train, 1), "epochs": gen.epoch_,
-           "n_test": len(test), "scores": scores(test, g, sizes, seed), "responses_per_s": 1000.0 / ms}
+           "n_test": len(test), "scores": rows, "responses_per_s": 1000.0 / ms}
     return row, g
 
 
@@ -90,7 +91,8 @@ def floor_row(path: Path, sizes: list[int], seed: int = 0) -> dict:
     ds = read_tpc(path)
     return {"file": path.name, "model": "detailed sim. (train vs test)", "family": "-", "train_s": 0, "epochs": 0,
             "n_test": len(select_split(ds, "test")),
-            "scores": scores(select_split(ds, "test"), select_split(ds, "train"), sizes, seed), "responses_per_s": float("nan")}
+            "scores": scores(select_split(ds, "test"), select_split(ds, "train"), sizes, seed)[0],
+            "responses_per_s": float("nan")}
 
 
 def profile_figure(ref: TPCDataset, gens: dict[str, TPCDataset], path: Path, moment: str = "time_var",

@@ -103,7 +103,7 @@ class QuantileCalibration(torch.nn.Module):
 
 def calibration_column(spec, options) -> int | None:
     """The condition column whose bins the calibration uses: the named one, else the task's scale column."""
-    name = getattr(options, "calibration_condition", None)
+    name = options.calibration_condition
     if name is None:
         return spec.scale_column
     if name not in spec.condition_names:
