@@ -12,12 +12,22 @@ writes JSON with this run's rows only.
 
 The same on the dataset-2 readout (6480 voxels; the same 1-20 GeV electrons simulated once into
 demo_output/ds2): --binning ds2 --data demo_output/ds2
+
+Any other simulated sample: --train FILE_OR_SHARDS --test FILE_OR_SHARDS --binning BINNING; --geant4
+DETECTOR:PARTICLE:ENERGY_MEV times the Geant4 engine on that detector and binning in the same run (a subprocess,
+one Geant4 per process, 50 showers, process CPU time on one core) beside the families' generation times. The pion
+rows of the dataset-1-like calorimeter (issue 21):
+
+    .venv/bin/python benchmarks/model_zoo.py --train PIONS/train --test PIONS/test --binning ds1-pions \
+        --geant4 atlas_barrel_ds1:pi+:10000 --out benchmarks/zoo_pions_ds1.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,6 +72,28 @@ def run_family(name: str, minutes: float | None, epochs: int | None, train, val,
             "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}
 
 
+_GEANT4_TIMING = """
+import json, sys, time
+import numpy as np
+from hepfastsim.fullsim import make_engine
+from hepfastsim.geometry.detector import load_detector
+detector, binning, particle, energy, n = sys.argv[1:]
+sim = make_engine("geant4", load_detector(detector), binning)
+sim.run(np.full(2, float(energy)), particle, seed=99)  # physics tables, first-event costs
+t0 = time.process_time()
+sim.run(np.full(int(n), float(energy)), particle, seed=100)
+print(json.dumps({"ms_per_shower": 1e3 * (time.process_time() - t0) / int(n), "physics": sim.physics}))
+"""
+
+
+def geant4_ms(spec: str, binning: str, n: int = 50) -> dict:
+    """Geant4's ms per shower (one core) for DETECTOR:PARTICLE:ENERGY_MEV on binning."""
+    detector, particle, energy = spec.split(":")
+    out = subprocess.run([sys.executable, "-c", _GEANT4_TIMING, detector, binning, particle, energy, str(n)],
+                         capture_output=True, text=True, check=True)
+    return {"spec": spec, "n": n, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
 def table(rows: list[dict]) -> str:
     out = ["| family | AUC low | AUC high | FPD × 1e3 | KPD × 1e3 | sep. E_tot/E_inc | train [s] (epochs) | ms/shower (batch 10000) |",
            "|---|---|---|---|---|---|---|---|"]
@@ -88,6 +120,9 @@ def main() -> None:
     ap.add_argument("--models", type=Path, default=Path("demo_output/zoo"), help="where the trained checkpoints go")
     ap.add_argument("--seed", type=int, default=0, help="training seed (sampling uses seed + 1)")
     ap.add_argument("--set", action="append", default=[], help="override an option: FAMILY.key=value (YAML value)")
+    ap.add_argument("--train", type=Path, default=None, help="training sample (file or shard folder) instead of --data")
+    ap.add_argument("--test", type=Path, default=None, help="held-out sample (with --train)")
+    ap.add_argument("--geant4", default=None, help="DETECTOR:PARTICLE:ENERGY_MEV: time Geant4 on it in this run")
     a = ap.parse_args()
     import yaml
 
@@ -96,30 +131,45 @@ def main() -> None:
         k, v = s.split("=", 1)
         fam, key = k.split(".", 1)
         overrides.setdefault(fam, {})[key] = yaml.safe_load(v)
-    train_p, test_p, fs = demo_data(a.data, a.n_train, a.n_test, binning=a.binning)
-    ds = read_showers(train_p, binning=fs.binning, max_events=a.n_train)
-    test = read_showers(test_p, binning=fs.binning, max_events=a.n_test)
+    if a.train is not None:
+        from hepfastsim.geometry.binning import get_binning
+
+        train_p, test_p, binning = a.train, a.test, get_binning(a.binning)
+    else:
+        train_p, test_p, fs = demo_data(a.data, a.n_train, a.n_test, binning=a.binning)
+        binning = fs.binning
+    ds = read_showers(train_p, binning=binning, max_events=a.n_train)
+    test = read_showers(test_p, binning=binning, max_events=a.n_test)
     i_tr, i_va = train_val_split(len(ds), 0.1, 0)
     rows = []
     info = {"date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(), "minutes": a.minutes, "epochs": a.epochs,
-            "binning": fs.binning.name, "n_train": len(i_tr), "n_test": len(test), "seed": a.seed, "overrides": overrides,
-            "protocol": "calochallenge", "classifier_runs": a.runs, "rows": rows}
+            "binning": binning.name, "n_train": len(i_tr), "n_test": len(test), "seed": a.seed, "overrides": overrides,
+            "protocol": "calochallenge", "classifier_runs": a.runs, "rows": rows,
+            "train": str(train_p), "test": str(test_p)}
+    if a.geant4:
+        info["geant4"] = geant4_ms(a.geant4, a.binning)
+        print(json.dumps(info["geant4"]), flush=True)
     for fam in a.families.split(","):
         if fam == "floor":   # the statistical floor: other full-simulation showers (training set) vs the test set
             other = ds.subset(i_tr[: len(test)])
-            m = evaluate(test, other, fs.binning, fast=True, classifier_runs=a.runs)
+            m = evaluate(test, other, binning, fast=True, classifier_runs=a.runs)
             lo, hi = m["classifier_low"], m["classifier_high"]
             r = {"family": "floor (full sim vs full sim)", "train_s": 0.0, "epochs": 0, "auc_low": lo["auc"],
                  "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
                  "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
                  "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"], "ms_per_shower_b10000": float("nan")}
         else:
-            r = run_family(fam, a.minutes, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, seed=a.seed,
+            r = run_family(fam, a.minutes, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, binning, seed=a.seed,
                            overrides=overrides.get(fam), save_dir=a.models, runs=a.runs)
         rows.append(r)
         print(json.dumps(r, default=float), flush=True)
         a.out.write_text(json.dumps(info, indent=2, default=float))   # after every row: a long run keeps its results
     print(table(rows))
+    if a.geant4:
+        g4 = info["geant4"]["ms_per_shower"]
+        for r in rows:
+            if np.isfinite(r["ms_per_shower_b10000"]):
+                print(f"{r['family']}: {g4 / r['ms_per_shower_b10000']:.3g} x faster than Geant4 ({g4:.1f} ms/shower)")
 
 
 if __name__ == "__main__":

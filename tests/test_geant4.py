@@ -20,7 +20,7 @@ def test_geant4_engine_writes_a_valid_dataset2_file(tmp_path):
     engine, physics, cut and convention in its attributes. Runs in its own process (one Geant4 per process)."""
     out = tmp_path / "g4.h5"
     code = ("from hepfastsim.fullsim import make_engine; "
-            f"make_engine('geant4', None, 'ds2').simulate_to_file({str(out)!r}, 20, '1000', 'e-', seed=0, chunk=10, "
+            f"make_engine('geant4', None, 'ds2', 'data-free-em').simulate_to_file({str(out)!r}, 20, '1000', 'e-', seed=0, chunk=10, "
             "progress=False)")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     from hepfastsim.data.calo_io import file_summary, read_showers

@@ -59,3 +59,20 @@ def test_bad_policies(tmp_path, text, msg):
     p.write_text(text)
     with pytest.raises(HepFastSimError, match=msg):
         Policy.load(p)
+
+
+def test_policy_routes_by_particle(lib_model, fullsim_demo, tmp_path):
+    """e- to the fast model, gamma to the detailed simulation, drawn per event from 'e-,gamma'; a hadron in the mix
+    with no fast rule goes to the detailed simulation, which for the built-in engine is a one-line error."""
+    (tmp_path / "lib.pt").write_bytes((lib_model / "lib.pt").read_bytes())
+    (tmp_path / "p.yaml").write_text("default: full\nrules:\n  - {particle: [e-], engine: fast, model: lib.pt}\n")
+    pol = Policy.load(tmp_path / "p.yaml")
+    e = np.full(200, 5000.0)
+    ds, st = run_policy(pol, fullsim_demo, e, "e-,gamma", seed=4, calibration_events=10)
+    pdg = ds.extras["particle"]
+    assert set(np.unique(pdg)) == {11, 22} and st["events_per_particle"][22] == int((pdg == 22).sum())
+    np.testing.assert_array_equal(ds.extras["engine"], (pdg == 11).astype(np.int32))
+    gamma = pdg == 22
+    np.testing.assert_array_equal(ds.showers[gamma], fullsim_demo.run(e[gamma], "gamma", seed=4).showers.astype(np.float32))
+    with pytest.raises(HepFastSimError, match="--engine geant4"):
+        run_policy(pol, fullsim_demo, e[:20], "e-,pi+", seed=4)

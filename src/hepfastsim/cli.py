@@ -168,11 +168,11 @@ def simulate(
     out: Path = typer.Option(..., help="output HDF5 (CaloChallenge format)"),
     n: int = typer.Option(1000, min=1, help="number of showers"),
     energies: str = typer.Option("log:1000:100000", help="MeV: 'E', 'E1,E2', 'uniform:LO:HI' or 'log:LO:HI'"),
-    particle: str = typer.Option("e-", help="e-, e+ or gamma (hadrons with --engine geant4 and its data sets)"),
+    particle: str = typer.Option("e-", help="e-, e+ or gamma; with --engine geant4 also pi+, pi-, proton, neutron, kaon+, kaon-, mu-, mu+; with --policy a list (e-,pi+,proton) drawn per event"),
     binning: str = typer.Option("demo", help="readout: demo, ds1-photons, ds1-pions, ds2, ds3 or a CaloChallenge binning XML"),
     engine: str = typer.Option("builtin", help="builtin (numba EM Monte Carlo) or geant4 (geant4_pybind)"),
-    physics: str = typer.Option("auto", help="geant4: auto (FTFP_BERT with data sets, else data-free-em), FTFP_BERT, data-free-em"),
-    detector: Optional[Path] = typer.Option(None, help="detector YAML (default: CaloChallenge dataset-2 W/Si stack)"),
+    physics: str = typer.Option("auto", help="geant4: auto (FTFP_BERT with data sets, else data-free-FTFP_BERT), FTFP_BERT, data-free-FTFP_BERT, data-free-em"),
+    detector: Optional[Path] = typer.Option(None, help="detector YAML or a shipped one: calochallenge_ds2 (default, W/Si), atlas_barrel_ds1 (Pb/LAr + Fe/scintillator)"),
     theta_deg: float = typer.Option(0.0, min=0.0, max=89.9, help="incident polar angle, degrees"),
     phi_deg: float = typer.Option(0.0, min=-360.0, max=360.0, help="incident azimuth, degrees"),
     seed: int = typer.Option(0, min=0),
@@ -355,6 +355,10 @@ def train(
     elif epochs:
         cfg["epochs"] = epochs
     gen = get_family(model)(spec, **cfg)
+    if task == "calo":
+        from hepfastsim.data.calo_io import file_summary
+
+        gen.set_provenance(file_summary(data)["attrs"])  # particle, engine, physics, detector, ... of the data
     t0 = time.time()
     # an ensemble is saved once at the end (no per-epoch checkpoint); it refuses --resume with a clear error
     trainer = Trainer(progress=not quiet, log_csv=log_csv, tensorboard=tensorboard, calibration=calibration,
@@ -383,9 +387,11 @@ def generate(
     backend: str = typer.Option("torch", help="torch or onnxruntime"),
     onnx: Optional[Path] = typer.Option(None, help="ONNX file for --backend onnxruntime (default: model with .onnx)"),
     seed: int = typer.Option(0, min=0),
+    extrapolate: bool = typer.Option(False, help="allow conditions outside the model's training domain (recorded in the output)"),
     overwrite: bool = False,
 ) -> None:
-    """Generate responses with a trained model and write them (CaloChallenge HDF5 for calo models)."""
+    """Generate responses with a trained model and write them (CaloChallenge HDF5 for calo models). Conditions
+    outside the model's training domain are refused unless --extrapolate."""
     from hepfastsim.data.calo_io import ShowerDataset, file_summary, write_showers
     from hepfastsim.fullsim.simulate import sample_energies
     from hepfastsim.models import load_generator
@@ -420,6 +426,9 @@ def generate(
         cond = sample_energies(energies, n, np.random.default_rng(seed)).reshape(-1, 1)
     else:
         raise HepFastSimError("give --energies or --like")
+    gen.extrapolate = extrapolate
+    bad = gen.outside_domain(cond)
+    outside = int(np.logical_or.reduce(list(bad.values())).sum()) if bad else 0
     sampler = gen
     if backend == "onnxruntime":
         from hepfastsim.bench.export import OnnxSampler
@@ -430,7 +439,9 @@ def generate(
     t0 = time.perf_counter()
     x = sampler.sample(cond, batch_size=batch_size, seed=seed)
     dt = time.perf_counter() - t0
-    attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id}
+    attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id,
+             "model_domain": json.dumps({"conditions": gen.domain_, "training_data": gen.provenance_}),
+             "extrapolated_rows": outside}
     if gen.spec.task == "pid":
         from hepfastsim.data.pid_io import PIDDataset, SPECIES_NAMES, write_pid
         from hepfastsim.tasks import pid_response_names

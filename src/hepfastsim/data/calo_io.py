@@ -24,7 +24,8 @@ from hepfastsim.fileio import atomic_output
 from hepfastsim.geometry.binning import Binning
 
 EXTRA_KEYS = ("particle", "theta", "phi", "engine", "member")
-PARTICLES = {"e-": 11, "e+": -11, "gamma": 22, "photon": 22, "electron": 11, "positron": -11, "pi+": 211, "pi-": -211}
+PARTICLES = {"e-": 11, "e+": -11, "gamma": 22, "photon": 22, "electron": 11, "positron": -11, "pi+": 211, "pi-": -211,
+             "proton": 2212, "neutron": 2112, "kaon+": 321, "kaon-": -321, "mu-": 13, "mu+": -13}
 
 
 def particle_pdg(name: str | int) -> int:

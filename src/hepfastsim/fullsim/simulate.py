@@ -43,6 +43,7 @@ class SimResult:
     particle: np.ndarray      # (N,) PDG id
     theta: np.ndarray
     phi: np.ndarray
+    first_interaction_mm: np.ndarray | None = None  # Geant4: depth of the primary's inelastic interaction, NaN: none
 
     def dataset(self) -> ShowerDataset:
         return ShowerDataset(
@@ -125,12 +126,22 @@ class Engine(ABC):
     def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo"):
         self.detector = detector or calochallenge_ds2()
         self.binning = get_binning(binning)
-        self.ro_group = self.detector.readout_group(self.binning.n_layers)
+        self.ro_map = self.detector.readout_map(self.binning.n_layers)
+        # stored units: each voxel's deposit / the sampling fraction of its readout layer
+        self.voxel_sampling_fraction = np.repeat(self.detector.readout_sampling_fractions(self.binning.n_layers),
+                                                 self.binning.voxels_per_layer)
 
     def attrs(self) -> dict:
         """File attributes that say how the showers were made (engine, convention, threshold)."""
-        return {"engine": self.name, "energy_convention": "active deposit / sampling_fraction",
-                "sampling_fraction": self.detector.sampling_fraction, "threshold_MeV": self.binning.threshold}
+        d = self.detector
+        sf = d.sampling_fraction if d.uniform_sampling_fraction else d.readout_sampling_fractions(self.binning.n_layers)
+        out = {"engine": self.name, "energy_convention": "active deposit / sampling_fraction",
+               "sampling_fraction": sf, "threshold_MeV": self.binning.threshold}
+        if d.birks_mm_per_mev:
+            out["birks_mm_per_MeV"] = d.birks_mm_per_mev
+        if d.time_cut_ns is not None:
+            out["time_cut_ns"] = d.time_cut_ns
+        return out
 
     @abstractmethod
     def _simulate(self, energies: np.ndarray, pdg: int, theta: np.ndarray, phi: np.ndarray,
@@ -153,9 +164,10 @@ class Engine(ABC):
         as deposit / sampling fraction and cut at threshold (stored units; default: the binning's)."""
         energies, pdg, theta, phi = check_conditions(energies, particle, theta, phi, self.particles, self.name)
         vox, si, rad, tot = self._simulate(energies, pdg, theta, phi, entry_xy, seed)
-        vox = vox / self.detector.sampling_fraction
+        vox = vox / self.voxel_sampling_fraction
         vox[vox < (self.binning.threshold if threshold is None else threshold)] = 0.0
-        return SimResult(energies, vox, si, rad, tot, np.full(len(energies), pdg), theta, phi)
+        return SimResult(energies, vox, si, rad, tot, np.full(len(energies), pdg), theta, phi,
+                         getattr(self, "first_interaction_mm", None))
 
     def simulate_to_file(
         self,
@@ -234,6 +246,9 @@ class FullSim(Engine):
 
     def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", cuts: Cuts | None = None):
         super().__init__(detector, binning)
+        if self.detector.birks_mm_per_mev or self.detector.time_cut_ns is not None:
+            raise HepFastSimError(f"detector {self.detector.name!r}: Birks quenching and the hit time cut are applied by "
+                                  "the Geant4 engine only (--engine geant4)")
         self.cuts = cuts or Cuts()
         self.tables = build_tables(self.detector.materials, self.cuts)
         self._geo = self.detector.layer_arrays()
@@ -258,7 +273,7 @@ class FullSim(Engine):
         out = simulate_batch(
             np.full(n, PTYPE_OF_PDG[pdg], dtype=np.int64), energies,
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
-            zf, zb, lmat, lsens, self.ro_group,
+            zf, zb, lmat, lsens, self.ro_map,
             t.grid, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
             t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )

@@ -301,7 +301,7 @@ def sample_subcut_loss(mean: float, e_min: float, e_max: float) -> float:
 
 
 @njit(cache=True)
-def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
+def _deposit(e, x, y, z, si, ro_map, n_ro, x0_entry, y0_entry, tx, ty,
              r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial) -> float:
     """Score a deposit of e MeV at (x, y, z) in sensitive layer si >= 0 into the readout voxels and
     diagnostics; returns e for the sensitive-energy total. Callers skip absorber layers (si = -1)
@@ -313,7 +313,7 @@ def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
     ib = int(r / RADIAL_DIAG_BIN)
     if ib < N_RADIAL_DIAG:
         radial[ib] += e
-    lay = si // ro_group
+    lay = ro_map[si]
     if lay >= n_ro or r >= r_max[lay] or n_r[lay] == 0:
         return e
     ir = 0
@@ -328,20 +328,20 @@ def _deposit(e, x, y, z, si, ro_group, n_ro, x0_entry, y0_entry, tx, ty,
 
 
 @njit(cache=True)
-def deposit_hits(e, x, y, z, k, ro_group, x_entry, y_entry, tx, ty, r_edges, n_r, n_a, offs, r_max,
+def deposit_hits(e, x, y, z, k, ro_map, x_entry, y_entry, tx, ty, r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial) -> float:
     """Score a list of deposits (MeV at x, y mm and depth z mm, sensitive layer k) exactly as the built-in transport
     does (``_deposit``): used by the Geant4 engine, so both engines bin identically. Returns the summed energy."""
     total = 0.0
     for i in range(e.shape[0]):
-        total += _deposit(e[i], x[i], y[i], z[i], k[i], ro_group, n_r.shape[0], x_entry, y_entry, tx, ty,
+        total += _deposit(e[i], x[i], y[i], z[i], k[i], ro_map, n_r.shape[0], x_entry, y_entry, tx, ty,
                           r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
     return total
 
 
 @njit(cache=True)
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
-                 z_front, z_back, lmat, lsens, ro_group,
+                 z_front, z_back, lmat, lsens, ro_map,
                  grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
                  x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                  r_edges, n_r, n_a, offs, r_max,
@@ -380,7 +380,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 if t <= g_track:
                     below += t
                     if lsens[lay] >= 0:
-                        sens += _deposit(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                        sens += _deposit(t, x, y, z, lsens[lay], ro_map, n_ro, x_entry, y_entry, tx, ty,
                                          r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                     break
                 m = lmat[lay]
@@ -409,7 +409,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     e_bind = _binding_energy(samp_z[m], t)
                     below += e_bind
                     if lsens[lay] >= 0:
-                        sens += _deposit(e_bind, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                        sens += _deposit(e_bind, x, y, z, lsens[lay], ro_map, n_ro, x_entry, y_entry, tx, ty,
                                          r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                     t -= e_bind
                     ux, uy, uz = _rotate(ux, uy, uz, _sauter_gavrila_cost(t), 2.0 * np.pi * np.random.random())
@@ -497,7 +497,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 # below the tracking floor, or range rejection: the residual range cannot leave the layer
                 below += t
                 if lsens[lay] >= 0:
-                    sens += _deposit(t, x, y, z, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                    sens += _deposit(t, x, y, z, lsens[lay], ro_map, n_ro, x_entry, y_entry, tx, ty,
                                      r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
                 break
             mu_b = _lookup(mu_brems[m], log_e0, inv_dlog, t) if t > k_cut else 0.0
@@ -555,7 +555,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             xm, ym, zm = 0.5 * (x + xe), 0.5 * (y + ye), 0.5 * (z + ze)
             dep += de
             if lsens[lay] >= 0:
-                sens += _deposit(de, xm, ym, zm, lsens[lay], ro_group, n_ro, x_entry, y_entry, tx, ty,
+                sens += _deposit(de, xm, ym, zm, lsens[lay], ro_map, n_ro, x_entry, y_entry, tx, ty,
                                  r_edges, n_r, n_a, offs, r_max, voxels, si_layer, radial)
             t -= de
             x, y, z = xe, ye, ze
@@ -654,7 +654,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
 
 @njit(cache=True, parallel=True)
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
-                   z_front, z_back, lmat, lsens, ro_group,
+                   z_front, z_back, lmat, lsens, ro_map,
                    grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
                    x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
@@ -666,7 +666,7 @@ def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
     totals = np.zeros((n, 5))
     for i in prange(n):
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
-                     z_front, z_back, lmat, lsens, ro_group,
+                     z_front, z_back, lmat, lsens, ro_map,
                      grid, range_, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
                      x0, n_el, samp_z, samp_fc, mean_exc, cuts,
                      r_edges, n_r, n_a, offs, r_max,

@@ -16,7 +16,11 @@ energy scored in Si only. A YAML file can describe any other stack, from the fro
 The file is checked against a schema: an unknown key, a wrong type or a non-positive thickness is a
 one-line error naming it.
 Readout layers group consecutive sensitive layers: with 90 Si layers and a 45-layer
-binning each readout layer sums 2 Si layers, with a 9-layer binning 10.
+binning each readout layer sums 2 Si layers, with a 9-layer binning 10. A sensitive layer may instead name its
+readout layer (``readout: 12``, then every sensitive layer must) and its own sampling fraction
+(``sampling_fraction: 0.03``, e.g. a hadronic section of other materials); a readout layer holds one sampling
+fraction. Detector-wide options for the Geant4 engine: ``birks_mm_per_MeV`` (Birks' constant of the organic
+scintillator layers, e.g. 0.126) and ``time_cut_ns`` (deposits later than this after the primary are dropped).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Layer:
     material: str
     thickness_mm: float
     sensitive: bool
+    readout: int = -1                # readout layer of a sensitive layer; -1: consecutive grouping
+    sampling_fraction: float = 0.0   # of a sensitive layer; 0: the detector's
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,12 @@ class Detector:
     name: str
     layers: tuple[Layer, ...]
     sampling_fraction: float = 1.0
+    birks_mm_per_mev: float = 0.0        # Birks' constant of organic scintillator (Geant4 engine)
+    time_cut_ns: float | None = None     # hit time cut (Geant4 engine)
+
+    @property
+    def sensitive_layers(self) -> list[Layer]:
+        return [l for l in self.layers if l.sensitive]
 
     @property
     def materials(self) -> list[Material]:
@@ -114,13 +126,41 @@ class Detector:
             acc += l.thickness_mm / x0
         return np.array(t)
 
-    def readout_group(self, n_readout_layers: int) -> int:
-        """Number of consecutive sensitive layers summed into one readout layer."""
+    def readout_map(self, n_readout_layers: int) -> np.ndarray:
+        """Readout layer of each sensitive layer: the layers' own ``readout`` indices, or consecutive groups of
+        n_sensitive / n_readout_layers."""
+        sens = self.sensitive_layers
+        named = [l.readout for l in sens]
+        if any(r >= 0 for r in named):
+            if min(named) < 0:
+                raise HepFastSimError(f"detector {self.name!r}: either every sensitive layer names its readout layer "
+                                      "or none does")
+            if max(named) >= n_readout_layers:
+                raise HepFastSimError(f"detector {self.name!r}: readout layer {max(named)} beyond the binning's "
+                                      f"{n_readout_layers} layers")
+            return np.array(named, dtype=np.int64)
         if n_readout_layers <= 0 or self.n_sensitive % n_readout_layers:
             raise HepFastSimError(
                 f"detector {self.name!r} has {self.n_sensitive} sensitive layers, not divisible into {n_readout_layers} readout layers"
             )
-        return self.n_sensitive // n_readout_layers
+        return np.arange(self.n_sensitive, dtype=np.int64) // (self.n_sensitive // n_readout_layers)
+
+    def readout_sampling_fractions(self, n_readout_layers: int) -> np.ndarray:
+        """Sampling fraction of each readout layer (the detector's where a layer names none); a readout layer
+        that mixes two fractions is a one-line error."""
+        out = np.full(n_readout_layers, self.sampling_fraction)
+        seen: dict[int, float] = {}
+        for layer, ro in zip(self.sensitive_layers, self.readout_map(n_readout_layers)):
+            sf = layer.sampling_fraction or self.sampling_fraction
+            if seen.setdefault(int(ro), sf) != sf:
+                raise HepFastSimError(f"detector {self.name!r}: readout layer {ro} mixes sampling fractions "
+                                      f"{seen[int(ro)]} and {sf}")
+            out[ro] = sf
+        return out
+
+    @property
+    def uniform_sampling_fraction(self) -> bool:
+        return all(l.sampling_fraction in (0.0, self.sampling_fraction) for l in self.sensitive_layers)
 
 
 DS2_SAMPLING_FRACTION = 0.033  # the constant of CaloChallenge's dataset creation notebook
@@ -139,6 +179,8 @@ class _LayerSpec(BaseModel):
     thickness_mm: float = Field(gt=0)
     sensitive: bool = False
     repeat: int = Field(1, ge=1)
+    readout: int | None = Field(None, ge=0)
+    sampling_fraction: float | None = Field(None, gt=0, le=1)
 
 
 class _GroupSpec(BaseModel):
@@ -151,6 +193,8 @@ class _DetectorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
     sampling_fraction: float = Field(1.0, gt=0, le=1)
+    birks_mm_per_MeV: float = Field(0.0, ge=0)
+    time_cut_ns: float | None = Field(None, gt=0)
     layers: list[Union[_LayerSpec, _GroupSpec]] = Field(min_length=1)
 
 
@@ -158,16 +202,25 @@ def _expand(entries: list) -> list[Layer]:
     out: list[Layer] = []
     for e in entries:
         if isinstance(e, _LayerSpec):
-            out += [Layer(get_material(e.material).name, e.thickness_mm, e.sensitive)] * e.repeat
+            out += [Layer(get_material(e.material).name, e.thickness_mm, e.sensitive,
+                          -1 if e.readout is None else e.readout, e.sampling_fraction or 0.0)] * e.repeat
         else:
             out += _expand(e.layers) * e.repeat
     return out
 
 
+SHIPPED = ("calochallenge_ds2", "atlas_barrel_ds1")
+
+
 def load_detector(path: str | Path | None) -> Detector:
-    """Detector from YAML (schema-checked), or the dataset-2 calorimeter when path is None or 'calochallenge_ds2'."""
+    """Detector from YAML (schema-checked), the dataset-2 calorimeter when path is None or 'calochallenge_ds2',
+    or another shipped detector by name ('atlas_barrel_ds1': geometry/data/detector_atlas_barrel_ds1.yaml)."""
     if path is None or str(path) == "calochallenge_ds2":
         return calochallenge_ds2()
+    if str(path) in SHIPPED:
+        from importlib import resources
+
+        path = Path(str(resources.files("hepfastsim.geometry") / "data" / f"detector_{path}.yaml"))
     path = Path(path)
     if not path.exists():
         raise HepFastSimError(f"detector file not found: {path}")
@@ -179,7 +232,10 @@ def load_detector(path: str | Path | None) -> Detector:
         spec = _DetectorSpec.model_validate(cfg)
     except ValidationError as exc:
         raise HepFastSimError(f"{path}: {one_line(exc)}") from None
-    return Detector(spec.name or path.stem, tuple(_expand(spec.layers)), spec.sampling_fraction)
+    layers = tuple(_expand(spec.layers))
+    if any((l.readout >= 0 or l.sampling_fraction > 0) and not l.sensitive for l in layers):
+        raise HepFastSimError(f"{path}: readout and sampling_fraction are options of sensitive layers")
+    return Detector(spec.name or path.stem, layers, spec.sampling_fraction, spec.birks_mm_per_MeV, spec.time_cut_ns)
 
 
 def one_line(exc: ValidationError) -> str:

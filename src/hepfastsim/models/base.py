@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from hepfastsim.train.engine import Trainer
 
 FAMILIES: dict[str, type[Generator]] = {}
+DOMAIN_MARGIN = 0.02  # conditions up to 2 % of the training range's width (log width for log conditions) beyond it
+PROVENANCE_KEYS = ("particle", "engine", "physics", "geant4_version", "detector", "binning", "geometry_id",
+                   "threshold_MeV", "energy_spec", "theta", "phi", "sampling_fraction")
 
 
 class Generator(abc.ABC):
@@ -49,6 +52,9 @@ class Generator(abc.ABC):
         self.x_tf_: ResponseTransform | None = None
         self.c_tf_: ConditionTransform | None = None
         self.history_ = History()
+        self.domain_: dict[str, list[float]] = {}   # condition name -> [min, max] of the training sample
+        self.provenance_: dict = {}                 # how the training data was made (file attributes), see set_provenance
+        self.extrapolate = False                    # True: sample outside domain_ (the caller records that it did)
 
     def get_params(self) -> dict:
         """The model's options (scikit-learn convention)."""
@@ -98,6 +104,9 @@ class Generator(abc.ABC):
         self.c_tf_ = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
                                         fraction_columns=self.spec.fraction_conditions,
                                         features=self.spec.condition_features).fit(data.c)
+        c = np.asarray(data.c, np.float64).reshape(len(data.c), -1)
+        self.domain_ = {name: [float(c[:, j].min()), float(c[:, j].max())]
+                        for j, name in enumerate(self.spec.condition_names)}
 
     def _check_conditions(self, c: np.ndarray) -> np.ndarray:
         c = np.asarray(c, np.float64)
@@ -112,7 +121,66 @@ class Generator(abc.ABC):
         for j, flag in enumerate(self.spec.log_conditions):
             if flag and np.any(c[:, j] <= 0):
                 raise HepFastSimError(f"condition {self.spec.condition_names[j]!r} must be positive")
+        self._check_domain(c)
         return c
+
+    def set_provenance(self, attrs: dict) -> None:
+        """Record how the training data was made (particle, engine, physics list and Geant4 version, detector,
+        binning, threshold, energy spec, angles) from a data file's attributes; saved with the checkpoint."""
+        self.provenance_ = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in attrs.items()
+                            if k in PROVENANCE_KEYS}
+
+    def domain_limits(self, name: str) -> tuple[float, float]:
+        """[low, high] of a condition: the training sample's range, widened to the nominal range of a
+        'log:LO:HI' / 'uniform:LO:HI' energy spec recorded in the provenance."""
+        lo, hi = self.domain_[name]
+        spec = str(self.provenance_.get("energy_spec", ""))
+        if name == "energy_MeV" and spec.startswith(("log:", "uniform:")):
+            _, a, b = spec.split(":")
+            lo, hi = min(lo, float(a)), max(hi, float(b))
+        return lo, hi
+
+    def outside_domain(self, c: np.ndarray) -> dict[str, np.ndarray]:
+        """Per enforced condition, the rows outside the training domain (its limits widened by DOMAIN_MARGIN of
+        their width, in log for log conditions). Enforced: the calorimeter's incident energy (TPC and PID
+        conditions have sparse tails: their ranges are recorded, not enforced). Empty for older checkpoints."""
+        c = np.asarray(c, np.float64).reshape(len(c), -1)
+        out = {}
+        for j, name in enumerate(self.spec.condition_names):
+            if name not in self.domain_ or self.spec.task != "calo":
+                continue
+            lo, hi = self.domain_limits(name)
+            if self.spec.log_conditions[j] and lo > 0 and np.all(c[:, j] > 0):
+                v, a, b = np.log(c[:, j]), np.log(lo), np.log(hi)
+            else:
+                v, a, b = c[:, j], lo, hi
+            margin = DOMAIN_MARGIN * (b - a)
+            bad = (v < a - margin) | (v > b + margin)
+            if np.any(bad):
+                out[name] = bad
+        return out
+
+    def _check_domain(self, c: np.ndarray) -> None:
+        """Conditions outside the training domain are a one-line error unless self.extrapolate."""
+        if self.extrapolate:
+            return
+        for name, bad in self.outside_domain(c).items():
+            v = c[bad, self.spec.condition_names.index(name)]
+            lo, hi = self.domain_limits(name)
+            raise HepFastSimError(f"condition {name!r} = {v.min():.6g}..{v.max():.6g} outside the model's training "
+                                  f"domain [{lo:.6g}, {hi:.6g}] ({int(bad.sum())} rows); pass --extrapolate to allow "
+                                  "it (recorded in the output)")
+
+    def check_particle(self, particles) -> None:
+        """Refuse particles (names or PDG ids) other than the one the training data holds, when it is recorded."""
+        from hepfastsim.data.calo_io import particle_pdg
+
+        trained = self.provenance_.get("particle")
+        if trained is None:
+            return
+        other = sorted({particle_pdg(p) for p in particles} - {particle_pdg(trained)})
+        if other:
+            raise HepFastSimError(f"model was trained on {trained} showers, not PDG {other}")
 
     def check_geometry(self, geometry_id: str, name: str = "") -> None:
         """Refuse data of another geometry with a clear message."""
@@ -137,7 +205,8 @@ class Generator(abc.ABC):
         return {
             "format": FORMAT, "version": __version__, "family": self.family,
             "config": self.config, "spec": asdict(self.spec), "x_tf": self.x_tf_.state(), "c_tf": self.c_tf_.state(),
-            "log": asdict(self.history_), **self._extra_state(),
+            "log": asdict(self.history_), "domain": self.domain_, "provenance": self.provenance_,
+            **self._extra_state(),
         }
 
     def load_state(self, state: dict, with_optim: bool = False) -> None:
@@ -146,6 +215,8 @@ class Generator(abc.ABC):
         self.x_tf_ = ResponseTransform.from_state(state["x_tf"])
         self.c_tf_ = ConditionTransform.from_state(state["c_tf"])
         self.history_ = History(**state["log"])
+        self.domain_ = dict(state.get("domain") or {})          # older checkpoints: no domain recorded
+        self.provenance_ = dict(state.get("provenance") or {})
         self._load_extra_state(state, with_optim)
 
     def save(self, path: str | Path) -> Path:

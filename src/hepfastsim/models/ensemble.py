@@ -147,11 +147,14 @@ class Ensemble(Generator):
             self.members_.append(m)
             self.history_.seconds += m.history_.seconds
         self.x_tf_, self.c_tf_ = self.members_[0].x_tf_, self.members_[0].c_tf_
+        self.domain_ = self.members_[0].domain_
         return self
 
     def sample(self, conditions: np.ndarray, *, batch_size: int = 10_000, seed: int | None = None) -> np.ndarray:
         """The mixture: each row from a random member (which one is kept in ``last_members``)."""
         c = self._check_conditions(conditions)
+        for m in self.members_:
+            m.extrapolate = self.extrapolate
         rng = np.random.default_rng(seed)
         who = rng.integers(0, len(self.members_), len(c))
         out = np.empty((len(c), self.spec.n_features), np.float32)

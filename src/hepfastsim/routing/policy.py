@@ -8,8 +8,15 @@ A YAML policy lists rules, first match wins, with a default engine::
       - {particle: e-, energy_MeV: [0, 5000], theta_deg: [0, 30], engine: full}
 
 ``particle`` (name or list), ``energy_MeV`` and ``theta_deg`` ([low, high), omitted = any) select
-events; ``engine`` is ``full`` (the built-in detailed simulation) or ``fast`` (a trained calorimeter
-model, ``model`` = checkpoint path relative to the policy file). ``run_policy`` simulates a sample
+events; ``engine`` is ``full`` (the detailed simulation of the run: the built-in engine, or Geant4 with
+``--engine geant4``, which also takes hadrons) or ``fast`` (a trained calorimeter model, ``model`` =
+checkpoint path relative to the policy file). Routing by particle, e.g. e/gamma and pions to their own fast
+models and anything else to Geant4::
+
+    default: full
+    rules:
+      - {particle: [e-, e+, gamma], engine: fast, model: em.pt}
+      - {particle: [pi+, pi-], engine: fast, model: pions.pt} ``run_policy`` simulates a sample
 with both engines, records the engine of every event (the ``engine`` dataset: 0 full, 1 fast) and
 measures the time saved against simulating the fast-routed events in full.
 """
@@ -99,25 +106,38 @@ class Policy:
         return which
 
 
-def run_policy(policy: Policy, fullsim, energies: np.ndarray, particle: str, theta: float = 0.0, phi: float = 0.0,
-               seed: int = 0, calibration_events: int = 50) -> tuple[ShowerDataset, dict]:
+def event_particles(particle: str | int | np.ndarray, n: int, seed: int) -> np.ndarray:
+    """PDG id per event: one particle, an array of ids, or 'e-,pi+,proton' (each event drawn uniformly from the
+    list with the run's seed)."""
+    if isinstance(particle, np.ndarray):
+        return particle.astype(np.int64)
+    names = str(particle).split(",") if isinstance(particle, str) else [particle]
+    ids = np.array([particle_pdg(p.strip() if isinstance(p, str) else p) for p in names], np.int64)
+    return ids[np.random.default_rng([seed, 7]).integers(0, len(ids), n)] if len(ids) > 1 else np.full(n, ids[0])
+
+
+def run_policy(policy: Policy, fullsim, energies: np.ndarray, particle: str | int | np.ndarray, theta: float = 0.0,
+               phi: float = 0.0, seed: int = 0, calibration_events: int = 50) -> tuple[ShowerDataset, dict]:
     """Simulate every event with the engine the policy picks; returns the mixed sample and timing stats.
 
+    particle: one name, 'e-,pi+,proton' (drawn per event) or PDG ids per event; the full simulation (the engine
+    passed, e.g. Geant4) runs each particle species of its events separately, each fast rule its model.
     Time saved = (full-simulation cost of the fast-routed events, measured on up to calibration_events
-    of them and scaled by their total energy, since the cascade cost is linear in energy) - fast time.
+    of them per species and scaled by their total energy, since the cascade cost is linear in energy) - fast time.
     """
     from hepfastsim.models import load_generator
 
-    pdg = particle_pdg(particle)
     e = np.asarray(energies, np.float64)
-    which = policy.route(e, np.full(len(e), pdg), np.full(len(e), theta))
+    pdg = event_particles(particle, len(e), seed)
+    which = policy.route(e, pdg, np.full(len(e), theta))
     showers = np.zeros((len(e), fullsim.binning.n_voxels), np.float32)
     engine = np.zeros(len(e), np.int32)
     full_rules = [i for i, r in enumerate(policy.rules) if r.engine == "full"]
     full_idx = np.flatnonzero((which < 0) | np.isin(which, full_rules))
     t0 = time.perf_counter()
-    if len(full_idx):
-        showers[full_idx] = fullsim.run(e[full_idx], particle, theta=theta, phi=phi, seed=seed).showers
+    for k, species in enumerate(np.unique(pdg[full_idx])):  # one run per species, seeds seed, seed + 1, ...
+        idx = full_idx[pdg[full_idx] == species]
+        showers[idx] = fullsim.run(e[idx], int(species), theta=theta, phi=phi, seed=seed + k).showers
     t_full = time.perf_counter() - t0
     t_fast = 0.0
     fast_idx_all = []
@@ -127,6 +147,7 @@ def run_policy(policy: Policy, fullsim, energies: np.ndarray, particle: str, the
             continue
         model = load_generator(r.model)
         model.check_geometry(fullsim.binning.geometry_id, fullsim.binning.name)
+        model.check_particle(np.unique(pdg[idx]).tolist())  # a pion model never simulates an electron
         t1 = time.perf_counter()
         showers[idx] = model.sample(e[idx].reshape(-1, 1), seed=seed + 1 + i)
         t_fast += time.perf_counter() - t1
@@ -134,15 +155,18 @@ def run_policy(policy: Policy, fullsim, energies: np.ndarray, particle: str, the
         fast_idx_all.append(idx)
     fast_idx = np.concatenate(fast_idx_all) if fast_idx_all else np.array([], int)
     est_full_for_fast = 0.0
-    if len(fast_idx):
-        cal = np.random.default_rng(seed).choice(fast_idx, min(calibration_events, len(fast_idx)), replace=False)
+    rng = np.random.default_rng(seed)
+    for species in np.unique(pdg[fast_idx]):
+        idx = fast_idx[pdg[fast_idx] == species]
+        cal = rng.choice(idx, min(calibration_events, len(idx)), replace=False)
         t1 = time.perf_counter()
-        fullsim.run(e[cal], particle, theta=theta, phi=phi, seed=seed + 999)
-        est_full_for_fast = (time.perf_counter() - t1) * e[fast_idx].sum() / e[cal].sum()
+        fullsim.run(e[cal], int(species), theta=theta, phi=phi, seed=seed + 999)
+        est_full_for_fast += (time.perf_counter() - t1) * e[idx].sum() / e[cal].sum()
+    species_count = {int(k): int(v) for k, v in zip(*np.unique(pdg, return_counts=True))}
     stats = {"events": len(e), "full_events": int(len(full_idx)), "fast_events": int(len(fast_idx)),
              "full_seconds": t_full, "fast_seconds": t_fast, "full_seconds_estimate_for_fast_events": est_full_for_fast,
-             "seconds_saved": est_full_for_fast - t_fast,
+             "seconds_saved": est_full_for_fast - t_fast, "events_per_particle": species_count,
              "time_fraction_of_pure_full": (t_full + t_fast) / max(t_full + est_full_for_fast, 1e-12)}
-    ds = ShowerDataset(e, showers, {"particle": np.full(len(e), pdg, np.int32), "theta": np.full(len(e), theta),
+    ds = ShowerDataset(e, showers, {"particle": pdg.astype(np.int32), "theta": np.full(len(e), theta),
                                      "phi": np.full(len(e), phi), "engine": engine})
     return ds, stats

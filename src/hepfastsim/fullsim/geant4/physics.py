@@ -73,6 +73,13 @@ class _Symbols:
         libc = ctypes.CDLL(None)
         self.malloc = libc.malloc
         self.malloc.restype, self.malloc.argtypes = P, [ctypes.c_size_t]
+        self.lib = lib
+
+    def fn(self, symbol: str, restype, *args):
+        """Any other exported function by its mangled name, typed."""
+        fn = getattr(self.lib, symbol)
+        fn.restype, fn.argtypes = restype, list(args)
+        return fn
 
 
 class _Builder:
@@ -83,17 +90,31 @@ class _Builder:
         self._strings: list = []
 
     def string(self, text: str) -> int:
-        """Address of a std::string (libstdc++ ABI: pointer, size, 16-byte local buffer) holding text."""
+        """Address of a std::string (libstdc++ ABI: pointer, size, 16-byte local buffer or capacity) holding text.
+        Names of up to 15 characters sit in the local buffer, longer ones in a buffer kept alive here (Geant4
+        only reads these arguments and copies them)."""
         raw = text.encode()
-        if len(raw) > 15:
-            raise ValueError(f"Geant4 name {text!r} longer than the small-string buffer")
         mem = ctypes.create_string_buffer(32)
         self._strings.append(mem)
         addr = ctypes.addressof(mem)
-        ctypes.memmove(addr + 16, raw, len(raw))
-        ctypes.c_void_p.from_address(addr).value = addr + 16
+        if len(raw) <= 15:
+            ctypes.memmove(addr + 16, raw, len(raw))
+            ctypes.c_void_p.from_address(addr).value = addr + 16
+        else:
+            chars = ctypes.create_string_buffer(raw, len(raw) + 1)
+            self._strings.append(chars)
+            ctypes.c_void_p.from_address(addr).value = ctypes.addressof(chars)
+            ctypes.c_size_t.from_address(addr + 16).value = len(raw)
         ctypes.c_size_t.from_address(addr + 8).value = len(raw)
         return addr
+
+    def int_vector(self, values: list[int]) -> int:
+        """Address of a std::vector<int> (begin, end, end of storage) over values, kept alive here."""
+        arr = (ctypes.c_int * len(values))(*values)
+        begin = ctypes.addressof(arr)
+        vec = (ctypes.c_void_p * 3)(begin, begin + 4 * len(values), begin + 4 * len(values))
+        self._strings += [arr, vec]
+        return ctypes.addressof(vec)
 
     def new(self, ctor, *args) -> int:
         obj = self.sym.malloc(OBJECT_BYTES)
@@ -112,9 +133,11 @@ class _Builder:
         return self.new(self.sym.particle_model[kind], None, self.string(name))
 
 
-def register_data_free_em(g4: ModuleType) -> None:
+def register_data_free_em(g4: ModuleType, charged: bool = False) -> None:
     """Register the data-free EM processes for gamma, e-, e+ (call from a physics constructor's
-    ConstructProcess, after the particles exist)."""
+    ConstructProcess, after the particles exist); with charged, also those of muons, charged hadrons and ions
+    as G4EmStandardPhysics builds them (G4hMultipleScattering 'ionmsc' + G4ionIonisation for GenericIon,
+    then G4EmBuilder::ConstructCharged: msc, ionisation, bremsstrahlung and pair production, WentzelVI msc)."""
     sym = _Symbols(ctypes.CDLL(g4.__file__))
     b = _Builder(sym)
     gamma, electron, positron = (sym.definition[k]() for k in ("gamma", "electron", "positron"))
@@ -139,10 +162,19 @@ def register_data_free_em(g4: ModuleType) -> None:
         for proc in (msc, b.process("eIoni", "eIoni"), brem):
             sym.register(helper, proc, particle)
     sym.register(helper, b.process("annihil", "annihil"), positron)
+    if charged:
+        ion = sym.fn("_ZN12G4GenericIon10DefinitionEv", P)()
+        hmsc = b.new(sym.fn("_ZN21G4hMultipleScatteringC1ERK8G4String", None, P, P), b.string("ionmsc"))
+        ioni = b.new(sym.fn("_ZN15G4ionIonisationC1ERK8G4String", None, P, P), b.string("ionIoni"))
+        sym.register(helper, hmsc, ion)
+        sym.register(helper, ioni, ion)
+        sym.fn("_ZN11G4EmBuilder16ConstructChargedEP21G4hMultipleScatteringP17G4NuclearStoppingb", None, P, P,
+               ctypes.c_bool)(hmsc, None, True)
 
 
-def data_free_em_constructor(g4: ModuleType):
-    """A G4VPhysicsConstructor (Python subclass) that builds the data-free EM list."""
+def data_free_em_constructor(g4: ModuleType, charged: bool = False):
+    """A G4VPhysicsConstructor (Python subclass) that builds the data-free EM list (for e-, e+, gamma; with
+    charged also for muons, hadrons and ions)."""
 
     class DataFreeEm(g4.G4VPhysicsConstructor):
         def __init__(self):
@@ -154,6 +186,6 @@ def data_free_em_constructor(g4: ModuleType):
                 p()
 
         def ConstructProcess(self):
-            register_data_free_em(g4)
+            register_data_free_em(g4, charged)
 
     return DataFreeEm()

@@ -24,7 +24,7 @@ GRID_MEV = np.logspace(-3, 6, 9 * 20 + 1)  # 1 keV - 1 TeV, 20 points per decade
 def main() -> None:
     from hepfastsim.fullsim.geant4 import Geant4Sim
 
-    sim = Geant4Sim(binning="demo")
+    sim = Geant4Sim(binning="demo", physics="data-free-em")
     sim.run(np.full(1, 10.0), "gamma", seed=1)  # builds the physics tables
     calc = sim.g4.G4EmCalculator()
     gamma = sim.g4.G4Gamma.Gamma()
