@@ -43,12 +43,9 @@ def _stack(name: str):
     if name == "ds2_WSi":
         return calochallenge_ds2()
     if name.startswith("FeSc"):
-        layers = tuple(l for _ in range(45) for l in (Layer("Fe", 20.0, False), Layer("Scintillator", 5.0, True)))
-        # 45 periods (the ds2 binning's 45 readout layers) + 5 more summed into the last readout layer
-        extra = tuple(l for _ in range(5) for l in (Layer("Fe", 20.0, False), Layer("Scintillator", 5.0, True)))
-        ro = [min(i, 44) for i in range(50)]
-        layers = tuple(Layer(l.material, l.thickness_mm, l.sensitive, ro.pop(0) if l.sensitive else -1)
-                       for l in layers + extra)
+        # 50 periods on the ds2 binning's 45 readout layers: the last 6 periods summed into readout layer 44
+        layers = tuple(l for i in range(50) for l in (Layer("Fe", 20.0, False),
+                                                      Layer("Scintillator", 5.0, True, min(i, 44))))
         return Detector(name, layers, 1.0, BIRKS if name == "FeSc_Birks" else 0.0)
     if name in ("accordion", "tile"):  # the repeated structure of readout layer 2 (middle) or 13 (Tile BC)
         det = load_detector("atlas_barrel_ds1")
@@ -83,7 +80,7 @@ def _task(stack: str, particle: str, energy: float, n: int, seed: int) -> dict:
     from hepfastsim.fullsim import make_engine
 
     detector = _stack(stack)
-    sim = make_engine("geant4", detector, "ds2" if stack != "atlas" else "ds1-pions", physics="data-free-FTFP_BERT")
+    sim = make_engine("geant4", detector, "ds2", physics="data-free-FTFP_BERT")
     t0 = time.process_time()
     r = sim.run(np.full(n, energy), particle, seed=seed)
     ms = (time.process_time() - t0) / n * 1e3

@@ -122,19 +122,21 @@ class Engine(ABC):
 
     name = "engine"
     particles: dict[int, object] = {}
+    first_interaction_mm: np.ndarray | None = None  # of the last run, where an engine records it (Geant4)
 
     def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo"):
         self.detector = detector or calochallenge_ds2()
         self.binning = get_binning(binning)
         self.ro_map = self.detector.readout_map(self.binning.n_layers)
         # stored units: each voxel's deposit / the sampling fraction of its readout layer
-        self.voxel_sampling_fraction = np.repeat(self.detector.readout_sampling_fractions(self.binning.n_layers),
-                                                 self.binning.voxels_per_layer)
+        self.readout_sampling_fraction = self.detector.readout_sampling_fractions(self.binning.n_layers)
+        self.voxel_sampling_fraction = np.repeat(self.readout_sampling_fraction, self.binning.voxels_per_layer)
 
     def attrs(self) -> dict:
         """File attributes that say how the showers were made (engine, convention, threshold)."""
         d = self.detector
-        sf = d.sampling_fraction if d.uniform_sampling_fraction else d.readout_sampling_fractions(self.binning.n_layers)
+        sf = self.readout_sampling_fraction
+        sf = d.sampling_fraction if np.all(sf == d.sampling_fraction) else sf  # one constant, or one per readout layer
         out = {"engine": self.name, "energy_convention": "active deposit / sampling_fraction",
                "sampling_fraction": sf, "threshold_MeV": self.binning.threshold}
         if d.birks_mm_per_mev:
@@ -167,7 +169,7 @@ class Engine(ABC):
         vox = vox / self.voxel_sampling_fraction
         vox[vox < (self.binning.threshold if threshold is None else threshold)] = 0.0
         return SimResult(energies, vox, si, rad, tot, np.full(len(energies), pdg), theta, phi,
-                         getattr(self, "first_interaction_mm", None))
+                         self.first_interaction_mm)
 
     def simulate_to_file(
         self,

@@ -158,10 +158,6 @@ class Detector:
             out[ro] = sf
         return out
 
-    @property
-    def uniform_sampling_fraction(self) -> bool:
-        return all(l.sampling_fraction in (0.0, self.sampling_fraction) for l in self.sensitive_layers)
-
 
 DS2_SAMPLING_FRACTION = 0.033  # the constant of CaloChallenge's dataset creation notebook
 
@@ -218,9 +214,9 @@ def load_detector(path: str | Path | None) -> Detector:
     if path is None or str(path) == "calochallenge_ds2":
         return calochallenge_ds2()
     if str(path) in SHIPPED:
-        from importlib import resources
+        from hepfastsim.geometry.binning import DATA_DIR
 
-        path = Path(str(resources.files("hepfastsim.geometry") / "data" / f"detector_{path}.yaml"))
+        path = DATA_DIR / f"detector_{path}.yaml"
     path = Path(path)
     if not path.exists():
         raise HepFastSimError(f"detector file not found: {path}")

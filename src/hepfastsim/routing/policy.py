@@ -16,8 +16,9 @@ models and anything else to Geant4::
     default: full
     rules:
       - {particle: [e-, e+, gamma], engine: fast, model: em.pt}
-      - {particle: [pi+, pi-], engine: fast, model: pions.pt} ``run_policy`` simulates a sample
-with both engines, records the engine of every event (the ``engine`` dataset: 0 full, 1 fast) and
+      - {particle: [pi+, pi-], engine: fast, model: pions.pt}
+
+``run_policy`` simulates a sample with both engines, records the engine of every event (the ``engine`` dataset: 0 full, 1 fast) and
 measures the time saved against simulating the fast-routed events in full.
 """
 
