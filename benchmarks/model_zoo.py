@@ -45,7 +45,13 @@ from hepfastsim.validation.evaluate import evaluate
 
 
 def run_family(name: str, minutes: float | None, epochs: int | None, train, val, test, binning, seed: int = 0,
-               overrides: dict | None = None, save_dir: Path | None = None, runs: int = 3) -> dict:
+               overrides: dict | None = None, save_dir: Path | None = None, runs: int = 3,
+               checkpoint: Path | None = None) -> dict:
+    if checkpoint is not None:   # a model trained elsewhere (e.g. by `hepfastsim train`): evaluated, not retrained
+        from hepfastsim.models import load_generator
+
+        gen = load_generator(checkpoint)
+        return _scores(name, gen, gen.history_.seconds, len(gen.history_.epochs), test, binning, seed, runs)
     cfg = {**family_config(name), **(overrides or {})}
     if name != "library":
         if epochs:
@@ -60,11 +66,19 @@ def run_family(name: str, minutes: float | None, epochs: int | None, train, val,
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         gen.save(save_dir / f"{name}.pt")
+    return _scores(name, gen, t_train, len(log.epochs), test, binning, seed, runs)
+
+
+def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: int, runs: int) -> dict:
+    """One row: gen's showers at the test energies against the test showers, and its generation time."""
     x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)
     m = evaluate(test, ShowerDataset(test.energies, x), binning, seed=seed, fast=True, classifier_runs=runs)
-    ms = time_generator(gen, 10_000.0, batch_sizes=(10_000,), repeats=3)["ms_per_shower"][10_000]
+    ms_all = time_generator(gen, 10_000.0, batch_sizes=(1, 100, 10_000), repeats=3)["ms_per_shower"]
+    ms = ms_all[10_000]
     lo, hi = m["classifier_low"], m["classifier_high"]
-    return {"family": name, "train_s": round(t_train, 1), "epochs": len(log.epochs),
+    return {"family": name, "train_s": round(t_train, 1), "epochs": epochs,
+            "ms_per_shower": {str(k): v for k, v in ms_all.items()},
+            "auc_low_decades": lo.get("energy_bins"), "auc_high_decades": hi.get("energy_bins"),
             "auc_low": lo["auc"], "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
             "protocol": lo["protocol"], "classifier_runs": runs,
             "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
@@ -123,6 +137,8 @@ def main() -> None:
     ap.add_argument("--train", type=Path, default=None, help="training sample (file or shard folder) instead of --data")
     ap.add_argument("--test", type=Path, default=None, help="held-out sample (with --train)")
     ap.add_argument("--geant4", default=None, help="DETECTOR:PARTICLE:ENERGY_MEV: time Geant4 on it in this run")
+    ap.add_argument("--checkpoint", action="append", default=[],
+                    help="FAMILY=PATH: evaluate this trained checkpoint as FAMILY's row instead of training it")
     a = ap.parse_args()
     import yaml
 
@@ -131,6 +147,7 @@ def main() -> None:
         k, v = s.split("=", 1)
         fam, key = k.split(".", 1)
         overrides.setdefault(fam, {})[key] = yaml.safe_load(v)
+    checkpoints = {k: Path(v) for k, v in (c.split("=", 1) for c in a.checkpoint)}
     if a.train is not None:
         from hepfastsim.geometry.binning import get_binning
 
@@ -157,10 +174,12 @@ def main() -> None:
             r = {"family": "floor (full sim vs full sim)", "train_s": 0.0, "epochs": 0, "auc_low": lo["auc"],
                  "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
                  "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
-                 "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"], "ms_per_shower_b10000": float("nan")}
+                 "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"], "ms_per_shower_b10000": float("nan"),
+                 "auc_low_decades": lo.get("energy_bins"), "auc_high_decades": hi.get("energy_bins")}
         else:
             r = run_family(fam, a.minutes, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, binning, seed=a.seed,
-                           overrides=overrides.get(fam), save_dir=a.models, runs=a.runs)
+                           overrides=overrides.get(fam), save_dir=a.models, runs=a.runs,
+                           checkpoint=checkpoints.get(fam))
         rows.append(r)
         print(json.dumps(r, default=float), flush=True)
         a.out.write_text(json.dumps(info, indent=2, default=float))   # after every row: a long run keeps its results

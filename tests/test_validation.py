@@ -331,3 +331,23 @@ def test_report_renders_in_headless_chromium(demo_report, tmp_path):
     assert rows_with_ink.mean() > 0.5                  # text and figures fill the page
     broken = Image.open(shot).convert("RGB").getcolors(1 << 20)
     assert broken is None or len(broken) > 50          # figures, not a blank page of one or two colours
+
+
+def test_auc_per_energy_decade_finds_the_decade_that_differs():
+    """A mismatch only above 10 GeV: the same classifiers' AUC on the val rows of each decade is ~0.5 below and
+    clearly above 0.5 above (the per-decade rows of the dataset-2 table)."""
+    from hepfastsim.validation.classifier import Inputs
+    from hepfastsim.validation.evaluate import decade_edges
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    e1, e2 = 10 ** rng.uniform(3, 5, n), 10 ** rng.uniform(3, 5, n)
+    a, b = rng.normal(size=(n, 5)), rng.normal(size=(n, 5))
+    b[e2 > 1e4, 0] += 1.0
+    edges = decade_edges(e1)
+    assert np.allclose(edges, (1e3, 1e4, 1e5)) and decade_edges(np.array([2e3, 9e3])) is None
+    r = classifier_auc(Inputs(np.column_stack([np.log10(e1), a]), e1), Inputs(np.column_stack([np.log10(e2), b]), e2),
+                       protocol="quick", runs=2, energy_bins=edges)
+    low, high = r.energy_bins["auc"]
+    assert abs(low - 0.5) < 0.06 and high > 0.66, r.energy_bins
+    assert sum(r.energy_bins["n_val"]) == 2 * r.n_per_sample["val"]

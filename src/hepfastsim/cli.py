@@ -291,7 +291,7 @@ def _load_yaml(path: Optional[Path]) -> dict:
 @friendly
 def train(
     data: Path = typer.Option(..., help="training data: CaloChallenge HDF5 (calo) or TPC digits .dat / HDF5 (tpc)"),
-    model: str = typer.Option("fm", help="family: library, vae, gan, flow, fm"),
+    model: str = typer.Option("fm", help="family: library, vae, gan, flow, fm, layer_fm (CaloChallenge-size readouts), ensemble"),
     out: Path = typer.Option(..., help="checkpoint to write"),
     config: Optional[Path] = typer.Option(None, help="YAML with model options (hidden, layers, lr, epochs, ...)"),
     binning: Optional[str] = None,
@@ -307,6 +307,7 @@ def train(
     resume: bool = typer.Option(False, help="continue training from --out"),
     log_csv: Optional[Path] = typer.Option(None, help="loss log CSV"),
     tensorboard: Optional[Path] = typer.Option(None, help="folder for TensorBoard event files (neural families)"),
+    slim: bool = typer.Option(False, help="write a checkpoint for sampling only (no optimiser state; cannot --resume)"),
     overwrite: bool = False,
     quiet: bool = False,
 ) -> None:
@@ -366,7 +367,7 @@ def train(
     log = trainer.fit(gen, tr, va).history_
     rank = getattr(gen, "rank", 0)
     if rank == 0:  # torchrun: process 0 writes the checkpoint and reports
-        gen.save(out)
+        gen.save(out, slim=slim)
     finish_process_group()
     if rank != 0:
         return
@@ -376,7 +377,7 @@ def train(
 @app.command()
 @friendly
 def generate(
-    model: Path = typer.Option(..., help="checkpoint"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
     out: Path = typer.Option(..., help="output HDF5"),
     energies: Optional[str] = typer.Option(None, help="MeV spec as in simulate"),
     like: Optional[Path] = typer.Option(None, help="take the conditions of this file (incident energies; TPC track parameters)"),
@@ -556,7 +557,7 @@ def evaluate(
 @app.command()
 @friendly
 def benchmark(
-    model: Path = typer.Option(..., help="checkpoint"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
     fullsim: bool = typer.Option(False, help="also time the built-in full simulation at the same energies"),
     energies: str = typer.Option("1000,10000,100000", help="MeV, comma separated"),
     repeats: int = typer.Option(5, min=1),
@@ -604,7 +605,7 @@ def benchmark(
 @app.command()
 @friendly
 def export(
-    model: Path = typer.Option(..., help="checkpoint"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
     format: str = typer.Option("onnx", help="onnx"),
     out: Optional[Path] = None,
     int8: bool = typer.Option(False, help="also write a dynamically INT8-quantised copy (*.int8.onnx)"),

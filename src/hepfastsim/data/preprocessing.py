@@ -85,6 +85,9 @@ class ResponseTransform:
     # signed responses only: (i, j) models feature i as x_i - x_j (PID: DLLp - DLLK, exactly 0 where the kaon and
     # proton hypotheses predict the same, i.e. below both thresholds: a spike the calibration can then reproduce)
     differences: tuple[tuple[int, int], ...] = ()
+    # groups only: a group whose generated energy reaches the threshold but whose cells all fall below it keeps its
+    # energy in its largest cell (the group energies decide whether a layer is hit, the cells only where)
+    fill_empty_groups: bool = False
 
     @property
     def n_out(self) -> int:
@@ -161,9 +164,14 @@ class ResponseTransform:
         if self.groups:
             v = u[:, d:].astype(np.float64) * self.std[d:] + self.mean[d:]
             target = fractions_to_energies(v, self.eps) * scale[:, None]
+            peak = [x[:, a:b].argmax(1) for a, b in self.groups] if self.fill_empty_groups else None
             x[x < self.threshold] = 0.0   # cells below threshold carry no energy, before the layers are rescaled
             for j, (a, b) in enumerate(self.groups):
                 s = x[:, a:b].sum(1, dtype=np.float64)
+                if peak is not None:
+                    empty = np.flatnonzero((s == 0) & (target[:, j] >= self.threshold))
+                    x[empty, a + peak[j][empty]] = 1.0
+                    s[empty] = 1.0
                 x[:, a:b] *= np.where(s > 0, target[:, j] / np.where(s > 0, s, 1.0), 0.0).astype(np.float32)[:, None]
         x[x < self.threshold] = 0.0
         return np.ascontiguousarray(x)
@@ -171,14 +179,15 @@ class ResponseTransform:
     def state(self) -> dict:
         return {"eps": self.eps, "threshold": self.threshold, "mean": self.mean, "std": self.std,
                 "groups": [list(g) for g in self.groups], "u_max": self.u_max, "dequantize": self.dequantize,
-                "signed": self.signed, "differences": [list(d) for d in self.differences]}
+                "signed": self.signed, "differences": [list(d) for d in self.differences],
+                "fill_empty_groups": self.fill_empty_groups}
 
     @classmethod
     def from_state(cls, s: dict) -> "ResponseTransform":
         return cls(float(s["eps"]), float(s["threshold"]), np.asarray(s["mean"]), np.asarray(s["std"]),
                    tuple(tuple(g) for g in s.get("groups", ())), None if s.get("u_max") is None else np.asarray(s["u_max"]),
                    bool(s.get("dequantize", False)), bool(s.get("signed", False)),
-                   tuple((int(i), int(j)) for i, j in s.get("differences", ())))
+                   tuple((int(i), int(j)) for i, j in s.get("differences", ())), bool(s.get("fill_empty_groups", False)))
 
 
 def tpc_track_features(c: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:

@@ -93,14 +93,17 @@ class Generator(abc.ABC):
         col = self.spec.scale_column
         return np.ones(len(c)) if col is None else np.asarray(c, np.float64)[:, col]
 
-    def fit_transforms(self, data: Samples) -> None:
-        """Fit the response and condition preprocessing on the training sample."""
+    def response_transform(self) -> ResponseTransform:
+        """The (unfitted) response preprocessing this model's options ask for."""
         eps = self.spec.eps if self.config["eps"] is None else float(self.config["eps"])
         groups = self.spec.groups if self.config.get("group_energies") else ()
-        self.x_tf_ = ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups,
-                                       dequantize=bool(self.config.get("dequantize")),
-                                       signed=self.spec.signed,
-                                       differences=self.spec.response_differences).fit(data.x, self._scale(data.c))
+        return ResponseTransform(eps=eps, threshold=self.spec.threshold, groups=groups,
+                                 dequantize=bool(self.config.get("dequantize")), signed=self.spec.signed,
+                                 differences=self.spec.response_differences)
+
+    def fit_transforms(self, data: Samples) -> None:
+        """Fit the response and condition preprocessing on the training sample."""
+        self.x_tf_ = self.response_transform().fit(data.x, self._scale(data.c))
         self.c_tf_ = ConditionTransform(self.spec.log_conditions, names=self.spec.condition_names,
                                         fraction_columns=self.spec.fraction_conditions,
                                         features=self.spec.condition_features).fit(data.c)
@@ -219,9 +222,13 @@ class Generator(abc.ABC):
         self.provenance_ = dict(state.get("provenance") or {})
         self._load_extra_state(state, with_optim)
 
-    def save(self, path: str | Path) -> Path:
-        """One checkpoint file (atomic write: a crash never leaves a half-written checkpoint)."""
-        return write_checkpoint(self.state_dict(), path)
+    def save(self, path: str | Path, slim: bool = False) -> Path:
+        """One checkpoint file (atomic write: a crash never leaves a half-written checkpoint). slim: for sampling
+        only (no optimiser state and no training weights: half the size or less, cannot resume training)."""
+        state = self.state_dict()
+        if slim:
+            state = {**state, "optimizers": {}, "train_weights": None, "slim": True}
+        return write_checkpoint(state, path)
 
     @classmethod
     def from_state(cls, state: dict) -> Generator:
@@ -233,6 +240,10 @@ class Generator(abc.ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Generator:
+        """The model of a checkpoint file, or of a shipped model by name (models/pretrained: ``ds2``)."""
+        from hepfastsim.models.pretrained import resolve_model
+
+        path = resolve_model(path)
         state = read_checkpoint(path)
         klass = get_family(state["family"])
         if cls is not Generator and not issubclass(klass, cls):
@@ -264,7 +275,7 @@ def upgrade_state(state: dict) -> dict:
 
 def get_family(name: str) -> type[Generator]:
     # import the family modules so that they register themselves
-    from hepfastsim.models import binned, ensemble, flow, flow_matching, gan, library, vae  # noqa: F401
+    from hepfastsim.models import binned, ensemble, flow, flow_matching, gan, layer_fm, library, vae  # noqa: F401
 
     if name not in FAMILIES:
         raise HepFastSimError(f"unknown model family {name!r}; known: {sorted(FAMILIES)}")

@@ -174,8 +174,11 @@ class TorchGenerator(Generator):
         if self.net_ is None or with_optim:
             self.setup()
         try:
-            self.net_.load_state_dict(state["train_weights"])
             self.ema_.load_state_dict(state["ema_state"])
+            weights = state["train_weights"]
+            if weights is None:   # a slim checkpoint (sampling only): the EMA weights stand in for the training weights
+                weights = {k.removeprefix("module."): v for k, v in state["ema_state"].items() if k.startswith("module.")}
+            self.net_.load_state_dict(weights)
         except (RuntimeError, KeyError, TypeError) as exc:
             raise HepFastSimError(f"checkpoint weights do not fit the {self.family!r} architecture: {str(exc).splitlines()[0]}") from None
         self.epoch_ = int(state.get("epoch", 0))

@@ -110,6 +110,17 @@ class FMOptions(TorchOptions):
     sampler: Literal["auto", "ode", "student"] = "auto"
 
 
+class LayerFMOptions(TorchOptions):
+    """Layer-wise flow matching (models/layer_fm.py): ``steps`` midpoint steps per layer of the shape model,
+    ``energy_steps`` of the energy model (width ``energy_hidden``); ``layers_per_step``: layers of each shower in
+    one training step (0: all). Its preprocessing is its own (eps, group_energies and dequantize do not apply)."""
+
+    steps: Count = 4
+    energy_steps: Count = 16
+    energy_hidden: Count = 256
+    layers_per_step: NonNegativeInt = 0
+
+
 class EnsembleOptions(Options):
     """K members of family ``base`` with seeds seed..seed+K-1 and the family's ``options``. fixed_dropout: each
     neural member silences this fraction of the hidden units for good (its own mask); repulsion: initial
@@ -139,7 +150,8 @@ class CalibrationOptions(BaseModel):
 
 # the options of each family, by family name (Generator subclasses take theirs from here)
 FAMILY_OPTIONS: dict[str, type[Options]] = {"library": LibraryOptions, "binned": BinnedOptions, "vae": VAEOptions, "gan": GANOptions,
-                                            "flow": FlowOptions, "fm": FMOptions, "ensemble": EnsembleOptions}
+                                            "flow": FlowOptions, "fm": FMOptions, "ensemble": EnsembleOptions,
+                                            "layer_fm": LayerFMOptions}
 
 
 def validated(options: type[BaseModel], what: str, config: dict) -> BaseModel:

@@ -174,6 +174,8 @@ class Trainer:
         best weights so far; returns the loop's own state (random generators, step, epochs without improvement),
         None for a checkpoint written after training."""
         state = read_checkpoint(self.resume)
+        if state.get("slim"):
+            raise HepFastSimError(f"{self.resume} is a slim checkpoint (sampling weights only): training cannot resume from it")
         if state["family"] != model.family:
             raise HepFastSimError(f"{self.resume} holds a {state['family']!r} model, cannot resume it as {model.family!r}")
         budget = {k: model.config[k] for k in BUDGET_OPTIONS}   # how much longer to train is the caller's choice

@@ -106,6 +106,9 @@ class ClassifierResult:
     jsds: list[float] = field(default_factory=list)
     best_epochs: list[int] = field(default_factory=list)
     n_per_sample: dict[str, int] = field(default_factory=dict)
+    # with energy_bins: the same classifiers' AUC on the val rows of each incident-energy bin (edges in MeV),
+    # mean and std over runs, and the val rows per bin (both samples)
+    energy_bins: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -168,8 +171,20 @@ def _predict(model: torch.nn.Module, ref: Inputs, gen: Inputs, ir: np.ndarray, i
     return np.concatenate(ps), np.concatenate(ys)
 
 
+def _binned_auc(y: np.ndarray, p: np.ndarray, e: np.ndarray, edges: np.ndarray) -> tuple[list[float], list[int]]:
+    """AUC of the rows with incident energy in each bin [edges[i], edges[i+1]) (NaN without both labels), rows per bin."""
+    which = np.digitize(e, edges) - 1
+    aucs, counts = [], []
+    for b in range(len(edges) - 1):
+        sel = which == b
+        both = sel.any() and 0 < y[sel].sum() < sel.sum()
+        aucs.append(float(roc_auc_score(y[sel], p[sel])) if both else float("nan"))
+        counts.append(int(sel.sum()))
+    return aucs, counts
+
+
 def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
-             standardise: bool) -> tuple[float, float, int, dict]:
+             standardise: bool, edges: np.ndarray | None = None) -> tuple[float, float, int, dict, tuple]:
     rng = np.random.default_rng(seed)
     (tr_r, te_r, va_r), (tr_g, te_g, va_g) = _split(n, p.split, rng), _split(n, p.split, rng)
     if standardise:
@@ -201,22 +216,28 @@ def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
         if acc == 1.0:
             break
     model.load_state_dict(best_state)
+    va_r, va_g = np.sort(va_r), np.sort(va_g)   # Inputs.rows reads sorted rows: predictions in this order
     p_val, y_val = _predict(model, ref, gen, va_r, va_g, bs)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(p_test, y_test)
     p_cal = iso.predict(p_val)
     bce = -np.mean(y_val * np.log(p_cal) + (1 - y_val) * np.log(1 - p_cal))
     sizes = {"train": len(tr_r), "test": len(te_r), "val": len(va_r)}
-    return float(roc_auc_score(y_val, p_cal)), float((np.log(2.0) - bce) / np.log(2.0)), best_epoch, sizes
+    binned = ()
+    if edges is not None and ref.energies is not None and gen.energies is not None:
+        binned = _binned_auc(y_val, p_cal, np.concatenate([ref.energies[va_r], gen.energies[va_g]]), edges)
+    return float(roc_auc_score(y_val, p_cal)), float((np.log(2.0) - bce) / np.log(2.0)), best_epoch, sizes, binned
 
 
 @isolated_torch_rng
 def classifier_auc(ref: "Inputs | np.ndarray", gen: "Inputs | np.ndarray", *,
                    protocol: "str | ClassifierProtocol" = "calochallenge", runs: int = 3, seed: int = 0,
-                   epochs: int | None = None, standardise: bool = False) -> ClassifierResult:
+                   epochs: int | None = None, standardise: bool = False,
+                   energy_bins: "np.ndarray | None" = None) -> ClassifierResult:
     """Train the classifier ``runs`` times (seeds seed, seed + 1, ...: other splits and initialisations) to tell
     reference (label 0) from generated (label 1); AUC 0.5 means indistinguishable. Both samples are cut to the
     size of the smaller one. epochs: overrides the protocol's number of epochs; standardise: scale the inputs by
-    the training rows' mean and std (the quick protocol does so for high-level features)."""
+    the training rows' mean and std (the quick protocol does so for high-level features); energy_bins: edges of
+    incident energy (MeV; Inputs with energies) for the AUC of the same classifiers per bin."""
     p = get_protocol(protocol)
     if epochs is not None:
         if epochs < 1:
@@ -229,12 +250,19 @@ def classifier_auc(ref: "Inputs | np.ndarray", gen: "Inputs | np.ndarray", *,
         raise HepFastSimError(f"classifier needs at least 50 events per sample, got {n}")
     if runs < 1:
         raise HepFastSimError(f"classifier runs must be >= 1, got {runs}")
-    aucs, jsds, epochs_kept, sizes = [], [], [], {}
+    edges = None if energy_bins is None else np.asarray(energy_bins, np.float64)
+    aucs, jsds, epochs_kept, sizes, per_bin = [], [], [], {}, []
     for run in range(runs):
-        auc, jsd, best, sizes = _one_run(ref, gen, n, p, seed + run, standardise)
+        auc, jsd, best, sizes, binned = _one_run(ref, gen, n, p, seed + run, standardise, edges)
         aucs.append(auc)
         jsds.append(jsd)
         epochs_kept.append(best)
+        per_bin.append(binned)
     spread = (lambda v: float(np.std(v, ddof=1))) if runs > 1 else (lambda v: None)  # no spread from one run
+    bins = {}
+    if edges is not None and per_bin[0]:
+        a = np.array([b[0] for b in per_bin])
+        bins = {"edges_MeV": edges.tolist(), "auc": a.mean(0).tolist(),
+                "auc_std": a.std(0, ddof=1).tolist() if runs > 1 else None, "n_val": per_bin[0][1]}
     return ClassifierResult(float(np.mean(aucs)), spread(aucs), float(np.mean(jsds)), spread(jsds), runs, p.name,
-                            aucs, jsds, epochs_kept, sizes)
+                            aucs, jsds, epochs_kept, sizes, bins)

@@ -16,7 +16,7 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import calochallenge as CC
 from hepfastsim.validation import metrics as M
-from hepfastsim.validation.classifier import classifier_auc, get_protocol, low_level_inputs
+from hepfastsim.validation.classifier import Inputs, classifier_auc, get_protocol, low_level_inputs
 from hepfastsim.validation.features import (
     Features,
     compute_features,
@@ -60,6 +60,15 @@ def prdc_max_rows(n_voxels: int) -> int:
     return int(np.clip(6.5e7 / n_voxels, 1000, 10_000))
 
 
+def decade_edges(energies: np.ndarray) -> np.ndarray | None:
+    """Incident-energy decades (MeV: 1e3, 1e4, ...) spanned by a sample, None when it lies within one decade."""
+    e = np.asarray(energies, np.float64)
+    if not len(e) or not np.all(np.isfinite(e)) or e.min() <= 0:
+        return None
+    lo, hi = np.floor(np.log10(e.min()) + 1e-9), np.ceil(np.log10(e.max()) - 1e-9)
+    return 10.0 ** np.arange(lo, hi + 1) if hi - lo >= 2 else None
+
+
 def evaluate(
     ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, protocol: str = "calochallenge", classifier_runs: int = 3,
     classifier_epochs: int | None = None, seed: int = 0, fast: bool = False,
@@ -82,14 +91,17 @@ def evaluate(
                                "generated": cells[2].tolist()}
     result["separation_power"] = {k: s.__dict__ for k, s in seps.items()}
     result["separation_power_groups"] = CC.group_means(seps)
-    opts = {"protocol": protocol, "runs": classifier_runs, "epochs": classifier_epochs, "seed": seed}
+    # the classifiers' AUC per incident-energy decade too, from the same trainings (when the sample spans several)
+    opts = {"protocol": protocol, "runs": classifier_runs, "epochs": classifier_epochs, "seed": seed,
+            "energy_bins": decade_edges(ref.energies)}
     t0 = time.perf_counter()
     low = classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
                          **opts)
     t1 = time.perf_counter()
     xr, _ = high_level_vector(fr, binning)
     xg, _ = high_level_vector(fg, binning)
-    high = classifier_auc(xr, xg, **opts, standardise=get_protocol(protocol).standardise_features)
+    high = classifier_auc(Inputs(xr, ref.energies), Inputs(xg, gen.energies), **opts,
+                          standardise=get_protocol(protocol).standardise_features)
     t2 = time.perf_counter()
     result["classifier_seconds"] = {"low": t1 - t0, "high": t2 - t1, "total": t2 - t0}
     result["classifier_low"] = low.as_dict()

@@ -1,0 +1,55 @@
+"""The shipped pretrained models (models/pretrained): usable by name, and right where a user would check them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hepfastsim.errors import HepFastSimError
+from hepfastsim.models import load_generator
+from hepfastsim.models.pretrained import HERE, SHIPPED, resolve_model
+
+
+def test_shipped_files_are_small_and_resolved_by_name(tmp_path):
+    for name, file in SHIPPED.items():
+        assert (HERE / file).stat().st_size <= 30 * 2**20
+        assert resolve_model(name) == HERE / file
+    (tmp_path / "ds2").write_bytes(b"")
+    assert resolve_model(tmp_path / "ds2") == tmp_path / "ds2"   # a user's own file of that name wins
+
+
+def test_ds2_model_at_10_gev_agrees_with_the_built_in_simulation():
+    """E_tot/E_inc and the mean energy of every layer holding >= 1 % of it, shipped model vs 1500 showers of the
+    built-in simulation, both at 10 GeV on the dataset-2 readout: within 3 %."""
+    from hepfastsim.fullsim import FullSim
+
+    model = load_generator("ds2")
+    assert model.family == "layer_fm" and model.provenance_["particle"] == "e-"
+    assert model.domain_limits("energy_MeV") == (1000.0, 100000.0)
+    sim = FullSim(binning="ds2").run(np.full(1500, 10_000.0), "e-", seed=11).showers
+    gen = model.sample(np.full((3000, 1), 10_000.0), seed=12)
+    layers = lambda x: x.reshape(len(x), 45, 144).sum(2).mean(0) / 10_000.0  # noqa: E731
+    ls, lg = layers(sim), layers(gen)
+    assert gen.sum(1).mean() / sim.sum(1).mean() == pytest.approx(1.0, abs=0.03)
+    big = ls >= 0.01
+    assert big.sum() >= 15
+    assert np.all(np.abs(lg[big] / ls[big] - 1) < 0.03), np.round(lg[big] / ls[big], 3)
+
+
+def test_generate_by_name_and_refuses_outside_the_domain(tmp_path):
+    from typer.testing import CliRunner
+
+    from hepfastsim.cli import app
+
+    r = CliRunner().invoke(app, ["generate", "--model", "ds2", "--energies", "10000", "--n", "20", "--out", str(tmp_path / "g.h5")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["generate", "--model", "ds2", "--energies", "500000", "--n", "5", "--out", str(tmp_path / "h.h5")])
+    assert r.exit_code == 2 and "outside the model's training domain" in r.output
+
+
+def test_a_missing_shipped_file_is_a_clear_error(monkeypatch, tmp_path):
+    import hepfastsim.models.pretrained as P
+
+    monkeypatch.setattr(P, "HERE", tmp_path)
+    with pytest.raises(HepFastSimError, match="not in this installation"):
+        P.resolve_model("ds2")
