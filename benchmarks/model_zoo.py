@@ -75,15 +75,18 @@ def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: in
     m = evaluate(test, ShowerDataset(test.energies, x), binning, seed=seed, fast=True, classifier_runs=runs)
     ms_all = time_generator(gen, 10_000.0, batch_sizes=(1, 100, 10_000), repeats=3)["ms_per_shower"]
     ms = ms_all[10_000]
+    return {"family": name, "train_s": round(t_train, 1), "epochs": epochs, **metric_columns(m, runs),
+            "ms_per_shower": {str(k): v for k, v in ms_all.items()}, "ms_per_shower_b10000": ms}
+
+
+def metric_columns(m: dict, runs: int) -> dict:
+    """The quality columns of a row from ``evaluate``'s result: AUCs (overall and per decade), FPD, KPD, separations."""
     lo, hi = m["classifier_low"], m["classifier_high"]
-    return {"family": name, "train_s": round(t_train, 1), "epochs": epochs,
-            "ms_per_shower": {str(k): v for k, v in ms_all.items()},
+    return {"auc_low": lo["auc"], "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
             "auc_low_decades": lo.get("energy_bins"), "auc_high_decades": hi.get("energy_bins"),
-            "auc_low": lo["auc"], "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
             "protocol": lo["protocol"], "classifier_runs": runs,
             "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
-            "sep_groups": m["separation_power_groups"], "ms_per_shower_b10000": ms,
-            "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}
+            "sep_groups": m["separation_power_groups"], "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}
 
 
 _GEANT4_TIMING = """
@@ -170,12 +173,8 @@ def main() -> None:
         if fam == "floor":   # the statistical floor: other full-simulation showers (training set) vs the test set
             other = ds.subset(i_tr[: len(test)])
             m = evaluate(test, other, binning, fast=True, classifier_runs=a.runs)
-            lo, hi = m["classifier_low"], m["classifier_high"]
-            r = {"family": "floor (full sim vs full sim)", "train_s": 0.0, "epochs": 0, "auc_low": lo["auc"],
-                 "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
-                 "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
-                 "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"], "ms_per_shower_b10000": float("nan"),
-                 "auc_low_decades": lo.get("energy_bins"), "auc_high_decades": hi.get("energy_bins")}
+            r = {"family": "floor (full sim vs full sim)", "train_s": 0.0, "epochs": 0, **metric_columns(m, a.runs),
+                 "ms_per_shower_b10000": float("nan")}
         else:
             r = run_family(fam, a.minutes, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, binning, seed=a.seed,
                            overrides=overrides.get(fam), save_dir=a.models, runs=a.runs,

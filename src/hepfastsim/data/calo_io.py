@@ -28,6 +28,18 @@ PARTICLES = {"e-": 11, "e+": -11, "gamma": 22, "photon": 22, "electron": 11, "po
              "proton": 2212, "neutron": 2112, "kaon+": 321, "kaon-": -321, "mu-": 13, "mu+": -13}
 
 
+def energy_range(spec: str) -> tuple[str, float, float] | None:
+    """('log' | 'uniform', LO, HI) in MeV of a range spec 'log:LO:HI' / 'uniform:LO:HI' (simulate's --energies, a
+    file's energy_spec attribute); None for fixed energies. ValueError for a malformed range (LO <= 0, LO >= HI)."""
+    if not spec.startswith(("uniform:", "log:")):
+        return None
+    kind, lo, hi = spec.split(":")
+    lo, hi = float(lo), float(hi)
+    if not 0 < lo < hi:
+        raise ValueError(spec)
+    return kind, lo, hi
+
+
 def particle_pdg(name: str | int) -> int:
     """PDG id of a particle name ('e-', 'gamma', ...); an unknown name is an error."""
     if isinstance(name, (int, np.integer)):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hepfastsim.data.calo_io import PARTICLES, ShowerDataset, ShowerWriter, particle_pdg
+from hepfastsim.data.calo_io import PARTICLES, ShowerDataset, ShowerWriter, energy_range, particle_pdg
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.fullsim.physics import Cuts, build_tables
 from hepfastsim.fullsim.transport import ELECTRON, PHOTON, POSITRON, simulate_batch
@@ -56,11 +56,8 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """Incident energies (MeV) from a spec: '1000' fixed, '1000,10000' list (cycled),
     'uniform:1000:100000' or 'log:1000:100000' (log-uniform range)."""
     try:
-        if spec.startswith(("uniform:", "log:")):
-            kind, lo, hi = spec.split(":")
-            lo, hi = float(lo), float(hi)
-            if not 0 < lo < hi:
-                raise ValueError
+        if (limits := energy_range(spec)) is not None:
+            kind, lo, hi = limits
             if kind == "uniform":
                 return rng.uniform(lo, hi, n)
             return np.exp(rng.uniform(np.log(lo), np.log(hi), n))

@@ -136,11 +136,12 @@ class Generator(abc.ABC):
     def domain_limits(self, name: str) -> tuple[float, float]:
         """[low, high] of a condition: the training sample's range, widened to the nominal range of a
         'log:LO:HI' / 'uniform:LO:HI' energy spec recorded in the provenance."""
+        from hepfastsim.data.calo_io import energy_range
+
         lo, hi = self.domain_[name]
-        spec = str(self.provenance_.get("energy_spec", ""))
-        if name == "energy_MeV" and spec.startswith(("log:", "uniform:")):
-            _, a, b = spec.split(":")
-            lo, hi = min(lo, float(a)), max(hi, float(b))
+        nominal = energy_range(str(self.provenance_.get("energy_spec", ""))) if name == "energy_MeV" else None
+        if nominal is not None:
+            lo, hi = min(lo, nominal[1]), max(hi, nominal[2])
         return lo, hi
 
     def outside_domain(self, c: np.ndarray) -> dict[str, np.ndarray]:

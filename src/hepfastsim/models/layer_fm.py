@@ -120,9 +120,9 @@ class LayerFlowMatching(TorchGenerator):
         the networks and their EMA copy (a resumed fit keeps the checkpoint's)."""
         if self.epoch_ > 0:
             return
-        idx = np.random.default_rng(seed).permutation(len(train.x))[:20_000]
-        e0 = self.x_tf_.forward(train.x[np.sort(idx)], self._scale(train.c[idx]))[:, self.spec.n_features]
-        c0 = self.c_tf_.forward(train.c[np.sort(idx)])[:, 0]
+        idx = np.sort(np.random.default_rng(seed).permutation(len(train.x))[:20_000])
+        e0 = self.x_tf_.forward(train.x[idx], self._scale(train.c[idx]))[:, self.spec.n_features]
+        c0 = self.c_tf_.forward(train.c[idx])[:, 0]
         slope, offset = np.polyfit(c0, e0, 1)
         width = float(np.std(e0 - slope * c0 - offset)) + 1e-6
         for net in (self.net_, self.ema_.module):

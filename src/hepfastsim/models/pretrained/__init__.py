@@ -1,7 +1,7 @@
 """Pretrained models shipped with the package, usable by name: ``hepfastsim generate --model ds2 ...``.
 
 Each entry is a slim checkpoint (sampling weights only, no optimiser state) written by the command in
-benchmarks/RESULTS.md ("Shipped pretrained models"); ``make pretrained-ds2`` reproduces the dataset-2 model.
+benchmarks/RESULTS.md (section "Dataset 2 over two decades: layer-wise flow matching and the shipped model"); ``make pretrained-ds2`` reproduces the dataset-2 model.
 """
 
 from __future__ import annotations
