@@ -67,8 +67,8 @@ class _LayerFM(torch.nn.Module):
     def split(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Preprocessed responses (B, n_voxels + G) -> layer energies (B, G), voxels per layer (B, G, L) (pads 0)."""
         g = self.n_layers
-        vox = torch.cat([u[:, :-g], torch.zeros_like(u[:, :1])], 1)   # column -1 -> the appended zero
-        return u[:, -g:], vox[:, self.index] * self.mask
+        vox = torch.cat([u[:, :-g], torch.zeros_like(u[:, :1])], 1)   # pads (index -1) read the appended zero
+        return u[:, -g:], vox[:, self.index]
 
     def join(self, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Inverse of ``split``: (B, G), (B, G, L) -> (B, n_voxels + G)."""
