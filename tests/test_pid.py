@@ -190,9 +190,11 @@ def test_binned_resampling_draws_from_the_request_bin():
     assert len(np.unique(got, axis=0)) > 0.6 * len(members) > 10        # drawn at random among them
 
 
-def test_pid_model_onnx_parity(tmp_path):
+@pytest.mark.parametrize("family, opts", [("gan", {"hidden": 16, "layers": 1, "epochs": 1, "latent": 4}),
+                                          ("flow", {"hidden": 16, "transforms": 2, "epochs": 1})])
+def test_pid_model_onnx_parity(tmp_path, family, opts):
     """A PID model (signed responses, no energy scale) exports to ONNX and agrees with torch at another batch size
-    than the one traced."""
+    than the one traced: the GAN and the one-stage spline flow."""
     from hepfastsim.bench.export import OnnxSampler, export_onnx, torch_from_latent
     from hepfastsim.data.pid_io import PIDDataset
     from hepfastsim.models import get_family
@@ -200,7 +202,7 @@ def test_pid_model_onnx_parity(tmp_path):
 
     s, c = sample_tracks(3000, 8, species=("K",))
     ds = PIDDataset(c, simulate_rich(s, c, seed=9), species=s)
-    m = get_family("gan")(pid_spec(ds, "K"), hidden=16, layers=1, epochs=1, latent=4).fit(pid_samples(ds))
+    m = get_family(family)(pid_spec(ds, "K"), **opts).fit(pid_samples(ds))
     z = np.random.default_rng(0).standard_normal((7, m.latent_dim())).astype(np.float32)
     got = OnnxSampler(m, export_onnx(m, tmp_path / "k.onnx")).run_latent(c[:7], z)
     ref = torch_from_latent(m, c[:7], z)
@@ -272,3 +274,30 @@ def test_calibration_in_momentum_bins_reproduces_exact_ties():
     with pytest.raises(HepFastSimError, match="calibration_condition 'E' is not a condition of this task"):
         Trainer(progress=False, calibration=CalibrationOptions(calibrate=True, calibration_condition="E")).fit(
             get_family("fm")(spec, **{**opts, "epochs": 1}), pid_samples(ds))
+
+
+def test_flow_on_pid_is_one_spline_flow_that_follows_the_momentum():
+    """The flow family on DLLs (either sign: no layer energies) is one conditional spline flow over the four
+    DLLs; trained briefly on DLLs whose sign and spread change with momentum, it reproduces the DLLK > 0 fraction
+    and the mean DLLK in each momentum range."""
+    from hepfastsim.models import get_family
+    from hepfastsim.tasks import pid_samples, pid_spec
+    from hepfastsim.train import Trainer
+
+    s, c = sample_tracks(6000, 31, species=("K",))
+    rng = np.random.default_rng(3)
+    shift = 20.0 * np.tanh(np.log(c[:, 0] / 20_000.0))          # negative below 20 GeV, positive above
+    dllk = shift + rng.normal(0.0, 5.0, len(c)) * (1.0 + c[:, 0] / 50_000.0)
+    dll = np.column_stack([rng.normal(-5.0, 2.0, len(c)), rng.normal(-2.0, 1.0, len(c)), dllk,
+                           dllk + rng.normal(3.0, 4.0, len(c))])
+    ds = PIDDataset(c, dll.astype(np.float32), species=s)
+    model = get_family("flow")(pid_spec(ds, "K"), hidden=32, transforms=2, epochs=8, batch_size=128, lr=3e-3,
+                                                 ema_decay=0.9, seed=0)
+    Trainer(progress=False).fit(model, pid_samples(ds))
+    assert model.latent_dim() == 4 and not model.spec.groups
+    g = model.sample(ds.conditions, seed=1)
+    assert np.isfinite(g).all()
+    p = ds.conditions[:, 0]
+    for sel in (p < 8000.0, (p > 15_000.0) & (p < 30_000.0), p > 60_000.0):
+        assert abs((g[sel, 2] > 0).mean() - (dll[sel, 2] > 0).mean()) < 0.06
+        assert abs(g[sel, 2].mean() - dll[sel, 2].mean()) < 2.0, (g[sel, 2].mean(), dll[sel, 2].mean())
