@@ -52,10 +52,10 @@ class TwoStageFlow(TorchGenerator):
         return _TwoStage(n_features - g, n_cond, g, int(self.config["hidden"]), int(self.config["transforms"]))
 
     def loss(self, net, x, c, gen=None):
-        d = x.shape[1] - len(self._layers())
-        vox, le = x[:, :d], x[:, d:]
-        if not self._layers():
-            return -net.stage2(c).log_prob(vox).mean() / x.shape[1]
+        g = len(self._layers())
+        if not g:
+            return -net.stage2(c).log_prob(x).mean() / x.shape[1]
+        vox, le = x[:, :x.shape[1] - g], x[:, x.shape[1] - g:]
         l1 = -net.stage1(c).log_prob(le).mean()
         l2 = -net.stage2(torch.cat([c, le], 1)).log_prob(vox).mean()
         return (l1 + l2) / x.shape[1]
