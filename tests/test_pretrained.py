@@ -21,21 +21,26 @@ def test_shipped_files_are_small_and_resolved_by_name(tmp_path, monkeypatch):
     assert resolve_model("ds2") == Path("ds2")   # a user's own file of that name (here in the working folder) wins
 
 
-def test_ds2_model_at_10_gev_agrees_with_the_built_in_simulation():
-    """E_tot/E_inc and the mean energy of every layer holding >= 1 % of it, shipped model vs 1500 showers of the
-    built-in simulation, both at 10 GeV on the dataset-2 readout: within 3 %."""
+# the demo readout's 9 layers are 5 dataset-2 layers thick: its layers holding 1-3 % of the energy are tail layers
+# whose mean the 1500 simulated showers know only to 2-3 % (shower-to-shower spread), as much as the tolerance
+@pytest.mark.parametrize("name, family, e_max, min_fraction, n_big",
+                         [("ds2", "layer_fm", 100_000.0, 0.01, 15), ("demo", "fm", 20_000.0, 0.03, 5)])
+def test_shipped_model_at_10_gev_agrees_with_the_built_in_simulation(name, family, e_max, min_fraction, n_big):
+    """E_tot/E_inc and the mean energy of every layer holding >= min_fraction of it, shipped model vs 1500 showers
+    of the built-in simulation, both at 10 GeV on the model's readout: within 3 %."""
     from hepfastsim.fullsim import FullSim
 
-    model = load_generator("ds2")
-    assert model.family == "layer_fm" and model.provenance_["particle"] == "e-"
-    assert model.domain_limits("energy_MeV") == (1000.0, 100000.0)
-    sim = FullSim(binning="ds2").run(np.full(1500, 10_000.0), "e-", seed=11).showers
+    model = load_generator(name)
+    assert model.family == family and model.provenance_["particle"] == "e-"
+    assert model.domain_limits("energy_MeV") == (1000.0, e_max)
+    sim = FullSim(binning=name).run(np.full(1500, 10_000.0), "e-", seed=11).showers
     gen = model.sample(np.full((3000, 1), 10_000.0), seed=12)
-    layers = lambda x: x.reshape(len(x), 45, 144).sum(2).mean(0) / 10_000.0  # noqa: E731
+    starts = [g[0] for g in model.spec.groups]   # the layers
+    layers = lambda x: np.add.reduceat(x, starts, axis=1).mean(0) / 10_000.0  # noqa: E731
     ls, lg = layers(sim), layers(gen)
     assert gen.sum(1).mean() / sim.sum(1).mean() == pytest.approx(1.0, abs=0.03)
-    big = ls >= 0.01
-    assert big.sum() >= 15
+    big = ls >= min_fraction
+    assert big.sum() >= n_big
     assert np.all(np.abs(lg[big] / ls[big] - 1) < 0.03), np.round(lg[big] / ls[big], 3)
 
 

@@ -377,7 +377,7 @@ def train(
 @app.command()
 @friendly
 def generate(
-    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2, demo"),
     out: Path = typer.Option(..., help="output HDF5"),
     energies: Optional[str] = typer.Option(None, help="MeV spec as in simulate"),
     like: Optional[Path] = typer.Option(None, help="take the conditions of this file (incident energies; TPC track parameters)"),
@@ -557,7 +557,7 @@ def evaluate(
 @app.command()
 @friendly
 def benchmark(
-    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2, demo"),
     fullsim: bool = typer.Option(False, help="also time the built-in full simulation at the same energies"),
     energies: str = typer.Option("1000,10000,100000", help="MeV, comma separated"),
     repeats: int = typer.Option(5, min=1),
@@ -605,7 +605,7 @@ def benchmark(
 @app.command()
 @friendly
 def export(
-    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2"),
+    model: Path = typer.Option(..., help="checkpoint, or a shipped model: ds2, demo"),
     format: str = typer.Option("onnx", help="onnx"),
     out: Optional[Path] = None,
     int8: bool = typer.Option(False, help="also write a dynamically INT8-quantised copy (*.int8.onnx)"),
@@ -634,18 +634,20 @@ def export(
 def demo(
     out: Path = typer.Option(Path("demo_output"), help="work folder (simulated data is cached there)"),
     model: str = typer.Option("fm", help="model family to train"),
-    minutes: float = typer.Option(6.0, min=0.01, max=10_000, help="training time budget"),
-    n_train: int = typer.Option(24000, min=100),
-    n_test: int = typer.Option(6000, min=100),
+    minutes: float = typer.Option(3.5, min=0.01, max=10_000, help="training time budget"),
+    n_train: int = typer.Option(16000, min=100),
+    n_test: int = typer.Option(3000, min=100),
     classifier_epochs: Optional[int] = typer.Option(None, min=1, max=10_000,
                                                     help="override the CaloChallenge classifier's 50 epochs (quick look)"),
+    n_ds2: int = typer.Option(400, min=0, help="dataset-2 showers to check the shipped ds2 model on (0: skip)"),
     seed: int = typer.Option(0, min=0),
 ) -> None:
-    """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark."""
+    """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark; then the
+    shipped dataset-2 model against fresh dataset-2 showers."""
     from hepfastsim.demo import run_demo
 
     run_demo(out, model=model, minutes=minutes, n_train=n_train, n_test=n_test, seed=seed,
-             classifier_epochs=classifier_epochs)
+             classifier_epochs=classifier_epochs, n_ds2=n_ds2)
 
 
 def main() -> None:  # pragma: no cover

@@ -241,7 +241,7 @@ class Generator(abc.ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Generator:
-        """The model of a checkpoint file, or of a shipped model by name (models/pretrained: ``ds2``)."""
+        """The model of a checkpoint file, or of a shipped model by name (models/pretrained: ``ds2``, ``demo``)."""
         from hepfastsim.models.pretrained import resolve_model
 
         path = resolve_model(path)

@@ -69,6 +69,24 @@ def decade_edges(energies: np.ndarray) -> np.ndarray | None:
     return 10.0 ** np.arange(lo, hi + 1) if hi - lo >= 2 else None
 
 
+def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, features: tuple[Features, Features], *,
+                protocol: str = "calochallenge", runs: int = 3, epochs: int | None = None, seed: int = 0):
+    """The low- and high-level classifiers of gen against ref (each ``runs`` trainings, AUC also per incident-energy
+    decade when the sample spans several) and their seconds: (low, high, {"low", "high", "total"})."""
+    thr = binning.threshold
+    opts = {"protocol": protocol, "runs": runs, "epochs": epochs, "seed": seed, "energy_bins": decade_edges(ref.energies)}
+    t0 = time.perf_counter()
+    low = classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
+                         **opts)
+    t1 = time.perf_counter()
+    xr, _ = high_level_vector(features[0], binning)
+    xg, _ = high_level_vector(features[1], binning)
+    high = classifier_auc(Inputs(xr, ref.energies), Inputs(xg, gen.energies), **opts,
+                          standardise=get_protocol(protocol).standardise_features)
+    t2 = time.perf_counter()
+    return low, high, {"low": t1 - t0, "high": t2 - t1, "total": t2 - t0}
+
+
 def evaluate(
     ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, protocol: str = "calochallenge", classifier_runs: int = 3,
     classifier_epochs: int | None = None, seed: int = 0, fast: bool = False,
@@ -91,21 +109,13 @@ def evaluate(
                                "generated": cells[2].tolist()}
     result["separation_power"] = {k: s.__dict__ for k, s in seps.items()}
     result["separation_power_groups"] = CC.group_means(seps)
-    # the classifiers' AUC per incident-energy decade too, from the same trainings (when the sample spans several)
-    opts = {"protocol": protocol, "runs": classifier_runs, "epochs": classifier_epochs, "seed": seed,
-            "energy_bins": decade_edges(ref.energies)}
-    t0 = time.perf_counter()
-    low = classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
-                         **opts)
-    t1 = time.perf_counter()
-    xr, _ = high_level_vector(fr, binning)
-    xg, _ = high_level_vector(fg, binning)
-    high = classifier_auc(Inputs(xr, ref.energies), Inputs(xg, gen.energies), **opts,
-                          standardise=get_protocol(protocol).standardise_features)
-    t2 = time.perf_counter()
-    result["classifier_seconds"] = {"low": t1 - t0, "high": t2 - t1, "total": t2 - t0}
+    low, high, seconds = classifiers(ref, gen, binning, (fr, fg), protocol=protocol, runs=classifier_runs,
+                                     epochs=classifier_epochs, seed=seed)
+    result["classifier_seconds"] = seconds
     result["classifier_low"] = low.as_dict()
     result["classifier_high"] = high.as_dict()
+    xr, _ = high_level_vector(fr, binning)
+    xg, _ = high_level_vector(fg, binning)
     if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
         from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
 

@@ -1,7 +1,8 @@
 """Pretrained models shipped with the package, usable by name: ``hepfastsim generate --model ds2 ...``.
 
 Each entry is a slim checkpoint (sampling weights only, no optimiser state) written by the command in
-benchmarks/RESULTS.md (section "Dataset 2 over two decades: layer-wise flow matching and the shipped model"); ``make pretrained-ds2`` reproduces the dataset-2 model.
+benchmarks/RESULTS.md (sections "Dataset 2 over two decades: layer-wise flow matching and the shipped model" and
+"The shipped demo-readout model"); ``make pretrained-ds2`` and ``make pretrained-demo`` reproduce them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hepfastsim.errors import HepFastSimError
 HERE = Path(__file__).parent
 SHIPPED = {
     "ds2": "ds2_layer_fm.pt",   # layer_fm, CaloChallenge dataset 2, e- 1-100 GeV, built-in simulation
+    "demo": "demo_fm.pt",       # fm, the demo readout (9 layers x 64 voxels), e- 1-20 GeV, built-in simulation
 }
 
 
