@@ -66,7 +66,7 @@ class Radiator:
 # efficiencies (benchmarks/rich_tuning.py; RESULTS.md). Fields: name, n - 1, acceptance, N_sat, sigma, track,
 # offset, background per other track, constant background, window, partial-ring probability, multiple scattering.
 RICH1 = Radiator("RICH1", 1.4e-3, (25.0, 300.0), 41.0, 1.6, 0.0, 0.095, 0.067, 1.0, 70.0, 0.25, 2.4)
-RICH2 = Radiator("RICH2", 5.0e-4, (15.0, 120.0), 17.0, 0.7, 0.46, -0.146, 0.012, 1.0, 45.0, 0.12, 0.0)
+RICH2 = Radiator("RICH2", 5.0e-4, (15.0, 120.0), 17.0, 0.7, 0.46, -0.146, 0.012, 1.0, 45.0, 0.105, 0.0)
 
 
 @dataclass(frozen=True)
