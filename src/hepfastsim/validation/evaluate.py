@@ -16,7 +16,7 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import calochallenge as CC
 from hepfastsim.validation import metrics as M
-from hepfastsim.validation.classifier import Inputs, classifier_auc, get_protocol, low_level_inputs
+from hepfastsim.validation.classifier import ClassifierResult, Inputs, classifier_auc, get_protocol, low_level_inputs
 from hepfastsim.validation.features import (
     Features,
     compute_features,
@@ -70,7 +70,8 @@ def decade_edges(energies: np.ndarray) -> np.ndarray | None:
 
 
 def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, features: tuple[Features, Features], *,
-                protocol: str = "calochallenge", runs: int = 3, epochs: int | None = None, seed: int = 0):
+                protocol: str = "calochallenge", runs: int = 3, epochs: int | None = None,
+                seed: int = 0) -> tuple[ClassifierResult, ClassifierResult, dict[str, float]]:
     """The low- and high-level classifiers of gen against ref (each ``runs`` trainings, AUC also per incident-energy
     decade when the sample spans several) and their seconds: (low, high, {"low", "high", "total"})."""
     thr = binning.threshold

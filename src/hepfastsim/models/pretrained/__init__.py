@@ -2,7 +2,8 @@
 
 Each entry is a slim checkpoint (sampling weights only, no optimiser state) written by the command in
 benchmarks/RESULTS.md (sections "Dataset 2 over two decades: layer-wise flow matching and the shipped model" and
-"The shipped demo-readout model"); ``make pretrained-ds2`` and ``make pretrained-demo`` reproduce them.
+"`make demo` from a fresh clone, and the shipped demo-readout model"); ``make pretrained-ds2`` and
+``make pretrained-demo`` reproduce them.
 """
 
 from __future__ import annotations
