@@ -22,6 +22,7 @@ from hepfastsim.models.options import split_calibration
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
 from hepfastsim.train import Trainer
 from hepfastsim.validation.evaluate import classifiers, evaluate, sample_features
+from hepfastsim.validation.features import high_level_vector
 from hepfastsim.validation.report import write_report
 
 DEMO_ENERGIES = "log:1000:20000"  # MeV, electrons
@@ -67,8 +68,9 @@ def shipped_ds2(out: Path, n: int, seed: int = 0, classifier_epochs: int | None 
     timing = time_generator(model, 10_000.0, batch_sizes=(100, 1000), repeats=2)
     full = time_fullsim(fs, (10_000.0,), n=10)
     print(f"evaluating the shipped dataset-2 model on {n} showers ({CLASSIFIER_RUNS} classifier trainings)")
-    low, high, _ = classifiers(test, gen, fs.binning, sample_features(test, gen, fs.binning), runs=CLASSIFIER_RUNS,
-                               epochs=classifier_epochs, seed=seed)
+    high_level = tuple(high_level_vector(f, fs.binning)[0] for f in sample_features(test, gen, fs.binning))
+    low, high, _ = classifiers(test, gen, fs.binning, high_level, runs=CLASSIFIER_RUNS, epochs=classifier_epochs,
+                               seed=seed)
     return {
         "ds2_showers": n,
         "ds2_auc_low": f"{low.auc:.3f} +- {low.auc_std:.3f}",

@@ -69,19 +69,19 @@ def decade_edges(energies: np.ndarray) -> np.ndarray | None:
     return 10.0 ** np.arange(lo, hi + 1) if hi - lo >= 2 else None
 
 
-def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, features: tuple[Features, Features], *,
+def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, high_level: tuple[np.ndarray, np.ndarray], *,
                 protocol: str = "calochallenge", runs: int = 3, epochs: int | None = None,
                 seed: int = 0) -> tuple[ClassifierResult, ClassifierResult, dict[str, float]]:
     """The low- and high-level classifiers of gen against ref (each ``runs`` trainings, AUC also per incident-energy
-    decade when the sample spans several) and their seconds: (low, high, {"low", "high", "total"})."""
+    decade when the sample spans several) and their seconds: (low, high, {"low", "high", "total"}).
+    high_level: both samples' ``high_level_vector`` (computed once by the caller, which also needs it for FPD/KPD)."""
     thr = binning.threshold
     opts = {"protocol": protocol, "runs": runs, "epochs": epochs, "seed": seed, "energy_bins": decade_edges(ref.energies)}
     t0 = time.perf_counter()
     low = classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
                          **opts)
     t1 = time.perf_counter()
-    xr, _ = high_level_vector(features[0], binning)
-    xg, _ = high_level_vector(features[1], binning)
+    xr, xg = high_level
     high = classifier_auc(Inputs(xr, ref.energies), Inputs(xg, gen.energies), **opts,
                           standardise=get_protocol(protocol).standardise_features)
     t2 = time.perf_counter()
@@ -110,13 +110,13 @@ def evaluate(
                                "generated": cells[2].tolist()}
     result["separation_power"] = {k: s.__dict__ for k, s in seps.items()}
     result["separation_power_groups"] = CC.group_means(seps)
-    low, high, seconds = classifiers(ref, gen, binning, (fr, fg), protocol=protocol, runs=classifier_runs,
+    xr, _ = high_level_vector(fr, binning)
+    xg, _ = high_level_vector(fg, binning)
+    low, high, seconds = classifiers(ref, gen, binning, (xr, xg), protocol=protocol, runs=classifier_runs,
                                      epochs=classifier_epochs, seed=seed)
     result["classifier_seconds"] = seconds
     result["classifier_low"] = low.as_dict()
     result["classifier_high"] = high.as_dict()
-    xr, _ = high_level_vector(fr, binning)
-    xg, _ = high_level_vector(fg, binning)
     if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
         from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
 
