@@ -81,8 +81,12 @@ def observables(d: dict, binning) -> dict:
     contained = float(np.interp(CONTAINMENT_MM, np.arange(1, len(cum) + 1) * 0.5, cum) / d["si"].sum())
     hits = d["showers"][d["showers"] > 0]
     thr = binning.threshold
-    return {"E_ratio_mean": float(ratio.mean()), "E_ratio_rel_sigma": float(ratio.std() / ratio.mean()),
-            "mean_depth_layers": float(depth.mean()), "t_max_layers": _t_max(e_layer.mean(0)),
+    n = len(ratio)
+    rel_sigma = float(ratio.std() / ratio.mean())
+    return {"E_ratio_mean": float(ratio.mean()), "E_ratio_mean_err": float(ratio.std() / np.sqrt(n)),
+            "E_ratio_rel_sigma": rel_sigma, "E_ratio_rel_sigma_err": rel_sigma / np.sqrt(2.0 * (n - 1)),
+            "mean_depth_layers": float(depth.mean()), "mean_depth_layers_err": float(depth.std() / np.sqrt(n)),
+            "t_max_layers": _t_max(e_layer.mean(0)),
             "containment_10.9mm": contained, "hit_cells_per_shower": float((d["showers"] > 0).sum(1).mean()),
             **{f"hits_below_{k}x_threshold": float((hits < k * thr).mean()) for k in (2, 5, 20)},
             "ms_per_GeV_per_core": 1000 * d["seconds"] / (d["energies"].sum() / 1000),
@@ -141,6 +145,9 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (a quick check: 0.05)")
     ap.add_argument("--classifier-runs", type=int, default=3)
     ap.add_argument("--classifier-only", action="store_true")
+    ap.add_argument("--samples", default=None,
+                    help="KEY=N,...: only these samples with N showers per engine, merged into an existing --out "
+                         f"(keys: {', '.join(SAMPLES)})")
     args = ap.parse_args()
     from hepfastsim.geometry.binning import get_binning
 
@@ -148,37 +155,59 @@ def main() -> None:
     if args.classifier_only:
         classifier_only(args, binning)
         return
+    samples = {key: (p, e, max(int(n * args.scale), 10)) for key, (p, e, n) in SAMPLES.items()}
+    if args.samples:
+        chosen = dict(item.split("=") for item in args.samples.split(","))
+        unknown = set(chosen) - set(SAMPLES)
+        if unknown:
+            raise SystemExit(f"unknown sample {sorted(unknown)[0]!r}: one of {', '.join(SAMPLES)}")
+        samples = {key: (SAMPLES[key][0], SAMPLES[key][1], int(n)) for key, n in chosen.items()}
     data: dict = {"geant4": {}, "builtin": {}}
     t_start = time.time()
+    seed_index = {key: k for k, key in enumerate(SAMPLES)}   # a sample's seeds do not depend on which others run
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_worker_init) as pool:
-        for k, (key, (particle, energy, n)) in enumerate(SAMPLES.items()):
-            n = max(int(n * args.scale), 10)
+        for key, (particle, energy, n) in samples.items():
+            k = seed_index[key]
             sizes = [len(p) for p in np.array_split(np.arange(n), args.workers)]
             futs = [pool.submit(_simulate, "geant4", particle, energy, m, 1000 + 17 * k + i) for i, m in enumerate(sizes)]
             data["geant4"][key] = _gather([f.result() for f in futs])
             print(f"geant4 {key}: {n} showers, {time.time() - t_start:.0f} s", flush=True)
     _simulate("builtin", "e-", 1000.0, 4, 0)  # load the compiled kernels before timing
-    for k, (key, (particle, energy, n)) in enumerate(SAMPLES.items()):
-        d = _simulate("builtin", particle, energy, max(int(n * args.scale), 10), 5000 + k)
+    for key, (particle, energy, n) in samples.items():
+        d = _simulate("builtin", particle, energy, n, 5000 + seed_index[key])
         d["seconds"] *= os.cpu_count() or 1  # all cores busy: per-core time
         data["builtin"][key] = d
     rows = {}
-    for key in SAMPLES:
+    for key in samples:
         og, ob = observables(data["geant4"][key], binning), observables(data["builtin"][key], binning)
         with np.errstate(invalid="ignore"):
             diff = float(np.nanmax(np.abs(og.pop("corr") - ob.pop("corr"))))
         rows[key] = {"n": len(data["geant4"][key]["energies"]), "geant4": og, "builtin": ob,
                      "layer_corr_max_abs_diff": diff}
-    g, b = data["geant4"]["e-_10GeV"], data["builtin"]["e-_10GeV"]
-    result = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "samples": rows,
-              "classifier_10GeV_e-": classifier_entry(g, b, binning, args.classifier_runs),
-              "wall_seconds": time.time() - t_start}
+    if args.samples:   # a partial run: its rows replace those of an earlier full run in --out
+        result = json.loads(args.out.read_text()) if args.out.exists() else {}
+        result.setdefault("samples", {}).update(rows)
+        result.setdefault("partial_runs", []).append({"samples": args.samples, "date": time.strftime("%Y-%m-%d"),
+                                                      "wall_seconds": time.time() - t_start})
+    else:
+        g, b = data["geant4"]["e-_10GeV"], data["builtin"]["e-_10GeV"]
+        result = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"), "samples": rows,
+                  "classifier_10GeV_e-": classifier_entry(g, b, binning, args.classifier_runs),
+                  "wall_seconds": time.time() - t_start}
     args.out.write_text(json.dumps(result, indent=1))
     keys = list(next(iter(rows.values()))["geant4"])
     print(f"{'':30s}" + "".join(f"{k:>26s}" for k in rows))
     for k in keys:
         print(f"{k:30s}" + "".join(f"{r['geant4'][k]:>12.4g} / {r['builtin'][k]:<11.4g}" for r in rows.values()))
     print(f"{'layer corr max |diff|':30s}" + "".join(f"{r['layer_corr_max_abs_diff']:>26.3f}" for r in rows.values()))
+    for r in rows.values():
+        for k in ("E_ratio_mean", "E_ratio_rel_sigma", "mean_depth_layers"):
+            dv = r["builtin"][k] - r["geant4"][k]
+            err = np.hypot(r["builtin"][k + "_err"], r["geant4"][k + "_err"])
+            print(f"built-in - geant4 {k}: {dv:+.4g} +- {err:.2g} ({dv / r['geant4'][k]:+.1%})")
+    if args.samples:
+        print(f"merged {', '.join(rows)} into {args.out}")
+        return
     c = result["classifier_10GeV_e-"]
     print(f"(geant4 / built-in) classifier 10 GeV e-, {len(g['energies'])} per engine: AUC low {c['low']['auc']:.3f} "
           f"+- {c['low']['auc_std']:.3f}, high {c['high']['auc']:.3f} +- {c['high']['auc_std']:.3f}; wrote {args.out}")

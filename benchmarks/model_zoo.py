@@ -81,10 +81,10 @@ def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: in
 
 def metric_columns(m: dict, runs: int) -> dict:
     """The quality columns of a row from ``evaluate``'s result: AUCs (overall and per decade), FPD, KPD, separations."""
-    lo, hi = m["classifier_low"], m["classifier_high"]
-    return {"auc_low": lo["auc"], "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
-            "auc_low_decades": lo.get("energy_bins"), "auc_high_decades": hi.get("energy_bins"),
-            "protocol": lo["protocol"], "classifier_runs": runs,
+    lo, hi = m.get("classifier_low") or {}, m.get("classifier_high") or {}   # --runs 0: no classifier columns
+    return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
+            "auc_high_std": hi.get("auc_std"), "auc_low_decades": lo.get("energy_bins"),
+            "auc_high_decades": hi.get("energy_bins"), "protocol": lo.get("protocol"), "classifier_runs": runs,
             "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
             "sep_groups": m["separation_power_groups"], "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}
 
@@ -114,7 +114,7 @@ def geant4_ms(spec: str, binning: str, n: int = 50) -> dict:
 def table(rows: list[dict]) -> str:
     out = ["| family | AUC low | AUC high | FPD × 1e3 | KPD × 1e3 | sep. E_tot/E_inc | train [s] (epochs) | ms/shower (batch 10000) |",
            "|---|---|---|---|---|---|---|---|"]
-    pm = lambda v, e: f"{v:.3f} ± {e:.3f}" if e is not None else f"{v:.3f}"  # noqa: E731
+    pm = lambda v, e: "–" if v is None else f"{v:.3f} ± {e:.3f}" if e is not None else f"{v:.3f}"  # noqa: E731
     for r in rows:
         out.append(f"| {r['family']} | {pm(r['auc_low'], r['auc_low_std'])} | {pm(r['auc_high'], r['auc_high_std'])} | "
                    f"{1e3 * r['fpd']:.3g} ± {1e3 * r['fpd_err']:.2g} | {1e3 * r['kpd']:.3g} ± {1e3 * r['kpd_err']:.2g} | "
@@ -128,7 +128,7 @@ def main() -> None:
                     help="comma separated; 'floor' = a second full-simulation sample of the test size")
     ap.add_argument("--epochs", type=int, default=None, help="training budget per family in epochs (comparable)")
     ap.add_argument("--minutes", type=float, default=None, help="wall-clock budget per family (not comparable)")
-    ap.add_argument("--runs", type=int, default=3, help="classifier trainings")
+    ap.add_argument("--runs", type=int, default=3, help="classifier trainings (0: distances and separations only)")
     ap.add_argument("--n-train", type=int, default=30000)
     ap.add_argument("--n-test", type=int, default=10000)
     ap.add_argument("--data", type=Path, default=Path("demo_output"), help="folder of the (cached) demo simulation")

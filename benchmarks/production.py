@@ -1,16 +1,19 @@
 """Production features on the demo data: a fast/full routing policy and an ensemble's uncertainty band.
 
-Routing: full simulation below 5 GeV, the zoo's model (demo_output/zoo/MODEL.pt) above, for the
-incident energies of the held-out test set; the mixed sample and the fast model alone (test
+Routing: full simulation below 5 GeV, a trained demo-readout model (--routing-model, default the shipped
+``demo_fm.pt``) above, for the incident energies of the held-out test set; the mixed sample and the fast model alone (test
 showers >= 5 GeV) are evaluated against the held-out full simulation, and the time saved is
 measured in the same run.
 
-Ensemble: K members of one family (its shipped config, a shorter budget each, seeds 0..K-1)
+Ensemble: K members of one family (its shipped config, --epochs each, seeds 0..K-1)
 sampled as a mixture at the test energies; the band (the members' 68 % prediction interval, see
 ``validation/ensemble.py``) is compared with the held-out reference on every high-level histogram;
 the coverage of the plain mean +- std band is recorded alongside.
 
-    .venv/bin/python benchmarks/production.py --model fm --members 3 --minutes 2
+    .venv/bin/python benchmarks/production.py --model fm --members 3 --epochs 15
+
+The demo data (electrons 1-20 GeV, demo readout: demo_output/fullsim_train.h5 with seed 0, fullsim_test.h5
+with seed 1000) are simulated on the first run and reused after.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset, read_showers
-from hepfastsim.demo import family_config
+from hepfastsim.demo import demo_data, family_config
 from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.models.options import split_calibration
@@ -35,9 +38,10 @@ from hepfastsim.validation.evaluate import evaluate, sample_features
 
 
 def scores(m: dict) -> dict:
-    return {"auc_low": m["classifier_low"]["auc"], "auc_low_std": m["classifier_low"]["auc_std"],
-            "auc_high": m["classifier_high"]["auc"], "auc_high_std": m["classifier_high"]["auc_std"], "fpd": m["fpd"],
-            "fpd_err": m["fpd_err"], "sep_E_tot": m["separation_power"]["E_tot/E_inc"]["value"]}
+    lo, hi = m.get("classifier_low") or {}, m.get("classifier_high") or {}   # none when evaluated without classifiers
+    return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
+            "auc_high_std": hi.get("auc_std"), "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"],
+            "kpd_err": m["kpd_err"], "sep_E_tot": m["separation_power"]["E_tot/E_inc"]["value"]}
 
 
 def bands_of(ref: ShowerDataset, gen: ShowerDataset, binning) -> dict:
@@ -45,10 +49,11 @@ def bands_of(ref: ShowerDataset, gen: ShowerDataset, binning) -> dict:
     return ensemble_bands(fr, fg, gen.extras["member"], binning)
 
 
-def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float = 5000.0) -> dict:
-    pol_path = model.parent / "policy_demo.yaml"
+def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float = 5000.0,
+            workdir: Path = Path("demo_output")) -> dict:
+    pol_path = workdir / "policy_demo.yaml"
     pol_path.write_text(f"default: full\nrules:\n  - {{particle: e-, energy_MeV: [{threshold_mev}, 1.0e9], engine: fast, "
-                        f"model: {model.name}}}\n")
+                        f"model: {model.resolve()}}}\n")
     mixed, st = run_policy(Policy.load(pol_path), fs, test.energies, "e-", seed=77)
     hi = test.energies >= threshold_mev
     return {"policy": pol_path.read_text(), "timing": st,
@@ -56,12 +61,12 @@ def routing(model: Path, test: ShowerDataset, fs: FullSim, threshold_mev: float 
             "fast_alone_in_its_range": scores(evaluate(test.subset(hi), mixed.subset(hi), fs.binning, fast=True))}
 
 
-def ensemble(family: str, k: int, minutes: float, train, val, test, binning, extra: dict | None = None,
-             bootstrap: bool = False, save: Path | None = None) -> dict:
+def ensemble(family: str, k: int, epochs: int, train, val, test, binning, extra: dict | None = None,
+             bootstrap: bool = False, save: Path | None = None, classifier_runs: int = 3) -> dict:
     if save is not None and save.exists():   # evaluate an ensemble this script trained and saved before
         ens = load_generator(save)
     else:
-        opts, calibration = split_calibration({**family_config(family), "time_limit_s": minutes * 60})
+        opts, calibration = split_calibration({**family_config(family), "epochs": epochs, "patience": epochs})
         ens = get_family("ensemble")(calo_spec(binning), base=family, members=k, options=opts, bootstrap=bootstrap,
                                      **(extra or {}))
         Trainer(calibration=calibration).fit(ens, calo_samples(train), calo_samples(val))
@@ -71,7 +76,7 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
     gen = ShowerDataset(test.energies, x, {"member": ens.last_members})
     bands = bands_of(test, gen, binning)
     summ = ensemble_summary(bands)
-    return {"family": family, "members": len(ens.members_), "minutes": minutes, "bootstrap": bootstrap, "options": extra or {},
+    return {"family": family, "members": len(ens.members_), "epochs": epochs, "bootstrap": bootstrap, "options": extra or {},
             "train_s": ens.history_.seconds,
             "coverage_high_level": summ["band_coverage_high_level"],
             # the plain mean +- std band (no small-K correction), for comparison
@@ -79,7 +84,7 @@ def ensemble(family: str, k: int, minutes: float, train, val, test, binning, ext
             "coverage_E_tot": bands["E_tot/E_inc"]["coverage"],
             "coverage_per_observable_group": {g: float(np.mean([v for n, v in summ["coverage"].items() if n.startswith(g)]))
                                               for g in ("E_tot", "e_layer", "ec_x", "ec_y", "width_x", "width_y", "ec_r", "width_r", "sparsity")},
-            "mixture": scores(evaluate(test, gen, binning, fast=True))}
+            "mixture": scores(evaluate(test, gen, binning, fast=True, classifier_runs=classifier_runs))}
 
 
 def band_ceiling(train: ShowerDataset, test: ShowerDataset, binning, k: int, n: int = 10_000) -> dict:
@@ -92,26 +97,34 @@ def band_ceiling(train: ShowerDataset, test: ShowerDataset, binning, k: int, n: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="fm", help="zoo checkpoint used for routing and the ensemble family")
+    ap.add_argument("--model", default="fm", help="the ensemble's family")
+    ap.add_argument("--routing-model", type=Path, default=None,
+                    help="checkpoint of the fast engine (default: the shipped demo-readout model)")
+    ap.add_argument("--n-train", type=int, default=24000, help="demo training showers (simulated once)")
+    ap.add_argument("--n-test", type=int, default=4000, help="held-out demo showers (simulated once)")
     ap.add_argument("--members", type=int, default=3)
-    ap.add_argument("--minutes", type=float, default=2.0, help="training budget per ensemble member")
-    ap.add_argument("--zoo", type=Path, default=Path("demo_output/zoo"))
+    ap.add_argument("--epochs", type=int, default=15, help="training budget per ensemble member (epochs)")
     ap.add_argument("--fixed-dropout", type=float, default=0.0, help="members' fixed dropout fraction")
     ap.add_argument("--repulsion", type=float, default=0.0, help="initial repulsion strength (annealed to 0)")
     ap.add_argument("--repulsion-epochs", type=int, default=50)
     ap.add_argument("--bootstrap", action="store_true", help="each member trained on a bootstrap resample")
     ap.add_argument("--save", type=Path, default=None, help="write the trained ensemble to this checkpoint; if it exists, evaluate it instead of training")
     ap.add_argument("--parts", default="routing,ensemble", help="which studies to run: routing, ensemble, ceiling (the others keep their results)")
+    ap.add_argument("--classifier-runs", type=int, default=3,
+                    help="classifier trainings for the ensemble's mixture (0: FPD/KPD and separations only)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/production.json"))
     a = ap.parse_args()
-    fs = FullSim(binning="demo")
-    test = read_showers("demo_output/fullsim_test.h5", binning=fs.binning)
+    train_p, test_p, fs = demo_data(Path("demo_output"), a.n_train, a.n_test)
+    test = read_showers(test_p, binning=fs.binning, max_events=a.n_test)
     res = json.loads(a.out.read_text()) if a.out.exists() else {}
     res["date"] = time.strftime("%Y-%m-%d")
     if "routing" in a.parts:
-        res["routing"] = routing(a.zoo / f"{a.model}.pt", test, fs)
+        from hepfastsim.models.pretrained import resolve_model
+
+        res["routing"] = routing(a.routing_model or resolve_model("demo"), test, fs)
         print(json.dumps(res["routing"], default=float), flush=True)
-    ds = read_showers("demo_output/fullsim_train.h5", binning=fs.binning)
+        a.out.write_text(json.dumps(res, indent=2, default=float))   # each part kept as soon as it is done
+    ds = read_showers(train_p, binning=fs.binning, max_events=a.n_train)
     if "ceiling" in a.parts:
         res["band_ceiling"] = [band_ceiling(ds, test, fs.binning, k) for k in (3, 5)]
         print(json.dumps(res["band_ceiling"]), flush=True)
@@ -119,10 +132,10 @@ def main() -> None:
         i_tr, i_va = train_val_split(len(ds), 0.1, 0)
         extra = {"fixed_dropout": a.fixed_dropout, "repulsion": a.repulsion, "repulsion_epochs": a.repulsion_epochs}
         extra = {k: v for k, v in extra.items() if v and (k != "repulsion_epochs" or a.repulsion)}
-        key = (f"ensemble_{a.members}x{a.minutes:g}min" + "_bootstrap" * a.bootstrap
+        key = (f"ensemble_{a.members}x{a.epochs}ep" + "_bootstrap" * a.bootstrap
                + "".join(f"_{k}{v:g}" for k, v in extra.items() if k != "repulsion_epochs"))
-        res[key] = ensemble(a.model, a.members, a.minutes, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, extra,
-                            a.bootstrap, a.save)
+        res[key] = ensemble(a.model, a.members, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, fs.binning, extra,
+                            a.bootstrap, a.save, a.classifier_runs)
         print(key, json.dumps(res[key], default=float), flush=True)
     a.out.write_text(json.dumps(res, indent=2, default=float))
 

@@ -141,6 +141,32 @@ def test_fpd_kpd_equal_jetnet_on_toy_inputs():
 
 
 # ---------------------------------------------------------------- classifier protocol
+def test_a_layer_hit_in_one_cell_has_width_zero_and_fpd_kpd_stay_finite():
+    """JetNet divides every feature by the reference's max |x|: a reference whose last layer is always hit in a
+    single cell must give width 0 there (not the moments' r sqrt(EPS / E) ~ 1e-9 after /100), or a real width in the
+    other sample becomes ~1e7 and FPD/KPD explode (dataset 2 at 10 GeV: floor KPD 3.6e38)."""
+    rng = np.random.default_rng(0)
+    n, first, last = 3000, B.layer_slice(B.relevant_layers[0]), B.layer_slice(B.relevant_layers[-1])
+
+    def sample(two_cells: float) -> np.ndarray:
+        x = np.zeros((n, B.n_voxels), np.float32)
+        x[:, first] = rng.exponential(1.0, (n, first.stop - first.start)) + 0.02
+        x[np.arange(n), rng.integers(last.start, last.stop, n)] = rng.uniform(0.02, 0.2, n)
+        hit = rng.random(n) < two_cells   # a second cell of the last layer in some showers
+        x[np.flatnonzero(hit), rng.integers(last.start, last.stop, hit.sum())] += 0.05
+        return x
+
+    e = np.full(n, 1000.0)
+    fr, fg = compute_features(sample(0.0), e, B), compute_features(sample(0.02), e, B)
+    assert fr.values["width_r"][:, -1].max() == 0.0
+    assert fg.values["width_r"][:, -1].max() > 1.0   # mm: the generated sample's real widths survive
+    xr, _ = high_level_vector(fr, B)
+    xg, _ = high_level_vector(fg, B)
+    f, _ = M.fpd(xr, xg, min_samples=1000, max_samples=3000)
+    k, _ = M.kpd(xr, xg, batch_size=1500)
+    assert 0.0 <= f < 1.0 and abs(k) < 1.0
+
+
 def test_classifier_is_calochallenges_dnn():
     p = PROTOCOLS["calochallenge"]
     assert (p.hidden, p.hidden_layers, p.lr, p.batch_size, p.epochs, p.split) == (2048, 2, 2e-4, 1000, 50, (0.6, 0.2, 0.2))
@@ -308,6 +334,20 @@ def test_evaluate_end_to_end_row_and_report(demo_report):
     text = path.read_text()
     assert "CaloDREAM" in text and "Geant4" in text and "(1 training" in text
     assert re.search(r"± 0\.0+(?![0-9])", text) is None          # no spread printed as an exact zero
+
+
+def test_evaluate_without_classifiers_gives_the_distances_alone():
+    """classifier_runs=0 (benchmarks re-scoring FPD/KPD without retraining the classifiers): no AUC, the rest kept."""
+    from hepfastsim.data.calo_io import ShowerDataset
+    from hepfastsim.validation.evaluate import evaluate
+
+    rng = np.random.default_rng(1)
+    e = rng.uniform(1000.0, 5000.0, 400)
+    ref, gen = (ShowerDataset(e, (rng.exponential(0.1, (400, B.n_voxels)) * e[:, None] / 1000).astype(np.float32))
+                for _ in range(2))
+    m = evaluate(ref, gen, B, fast=True, classifier_runs=0)
+    assert "classifier_low" not in m and np.isfinite(m["fpd"]) and np.isfinite(m["kpd"])
+    assert m["calochallenge_row"]["auc_low"] is None and m["calochallenge_row"]["fpd_x1e3"] == 1e3 * m["fpd"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -157,9 +157,10 @@ def published_rows(binning: Binning) -> list[dict]:
 def table_row(metrics: dict) -> dict[str, float | None]:
     """Our evaluation in the columns of the final table (AUC low/high, FPD and KPD x 1e3, separation powers,
     PRDC; ms per shower at batch 1/100/10000 when a timing was given)."""
-    lo, hi = metrics["classifier_low"], metrics["classifier_high"]
+    lo, hi = metrics.get("classifier_low") or {}, metrics.get("classifier_high") or {}   # none without classifiers
     seps = metrics["separation_power"]
-    row = {"auc_low": lo["auc"], "auc_low_std": lo["auc_std"], "auc_high": hi["auc"], "auc_high_std": hi["auc_std"],
+    row = {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
+           "auc_high_std": hi.get("auc_std"),
            "fpd_x1e3": 1e3 * metrics["fpd"], "fpd_x1e3_err": 1e3 * metrics["fpd_err"],
            "kpd_x1e3": 1e3 * metrics["kpd"], "kpd_x1e3_err": 1e3 * metrics["kpd_err"],
            "sep_E_total": seps["E_tot/E_inc"]["value"], "sep_cell": seps.get("cell_E", {}).get("value")}

@@ -93,7 +93,8 @@ def evaluate(
     classifier_epochs: int | None = None, seed: int = 0, fast: bool = False,
     features: tuple[Features, Features] | None = None, timing_ms: dict[str, float] | None = None,
 ) -> dict:
-    """All validation metrics of gen against ref. fast=True skips PRDC and the diversity checks.
+    """All validation metrics of gen against ref. fast=True skips PRDC and the diversity checks; classifier_runs=0
+    skips the classifiers.
     features: ``sample_features`` when already computed; timing_ms: ms per shower by batch size ("1", "100",
     "10000") for the final-table row."""
     ref.check_binning(binning)
@@ -112,11 +113,12 @@ def evaluate(
     result["separation_power_groups"] = CC.group_means(seps)
     xr, _ = high_level_vector(fr, binning)
     xg, _ = high_level_vector(fg, binning)
-    low, high, seconds = classifiers(ref, gen, binning, (xr, xg), protocol=protocol, runs=classifier_runs,
-                                     epochs=classifier_epochs, seed=seed)
-    result["classifier_seconds"] = seconds
-    result["classifier_low"] = low.as_dict()
-    result["classifier_high"] = high.as_dict()
+    if classifier_runs > 0:   # 0: the distances and separation powers alone (a re-scoring without the classifiers)
+        low, high, seconds = classifiers(ref, gen, binning, (xr, xg), protocol=protocol, runs=classifier_runs,
+                                         epochs=classifier_epochs, seed=seed)
+        result["classifier_seconds"] = seconds
+        result["classifier_low"] = low.as_dict()
+        result["classifier_high"] = high.as_dict()
     if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
         from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
 
