@@ -12,12 +12,18 @@ from golden_cases import CASES, run_case
 GOLDEN = Path(__file__).parent / "data" / "golden_samples.npz"
 
 
+# Bit-identical on the machine that wrote the reference (Intel Xeon). Another processor's math kernels (an AMD
+# EPYC here, 2026-12-06) round the last bits differently: up to 1.3e-5 relative after training. A change of the
+# code moves the outputs by far more than RTOL.
+RTOL = 1e-4
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_seeded_outputs_unchanged(name):
     ref = np.load(GOLDEN)
     got = run_case(name)
-    np.testing.assert_array_equal(got["val_loss"], ref[f"{name}/val_loss"])
-    np.testing.assert_array_equal(got["x"], ref[f"{name}/x"])
+    np.testing.assert_allclose(got["val_loss"], ref[f"{name}/val_loss"], rtol=RTOL)
+    np.testing.assert_allclose(got["x"], ref[f"{name}/x"], rtol=RTOL, atol=1e-7)
 
 
 def test_format_1_checkpoints_load_with_their_outputs(tmp_path):
