@@ -39,8 +39,8 @@ def _centre_width(e: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     A variance below ``ZERO_VARIANCE`` of <c^2> is set to 0: a layer hit in one cell has width 0, where the moments
     leave r sqrt(EPS / E_layer) ~ 1e-7 mm (EPS and round-off). CaloChallenge keeps that value; JetNet's FPD/KPD
     divide every feature by the reference's max |x|, so a reference whose layer is never hit in two cells made
-    any real width in the other sample 10^7 times larger (floor KPD 3.6e38 on dataset 2 at 10 GeV). The smallest
-    real width, two cells with 15 keV of a 1 TeV layer, has a variance ~1e-8 of <c^2>."""
+    any real width in the other sample 10^7 times larger. The smallest real width, two cells with 15 keV of a 1 TeV
+    layer, has a variance ~1e-8 of <c^2>."""
     tot = e.sum(axis=1) + EPS
     m1 = (e @ c) / tot
     m2 = (e @ (c * c)) / tot
