@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import curve_fit
 
-SAMPLES = {"e-_1GeV": ("e-", 1000.0, 1000), "e-_10GeV": ("e-", 10_000.0, 5000), "e-_100GeV": ("e-", 100_000.0, 100),
+SAMPLES = {"e-_1GeV": ("e-", 1000.0, 1000), "e-_10GeV": ("e-", 10_000.0, 5000), "e-_100GeV": ("e-", 100_000.0, 500),
            "gamma_10GeV": ("gamma", 10_000.0, 500)}
 CONTAINMENT_MM = 10.9
 

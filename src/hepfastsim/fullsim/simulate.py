@@ -273,7 +273,7 @@ class FullSim(Engine):
             np.full(n, PTYPE_OF_PDG[pdg], dtype=np.int64), energies,
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_map,
-            t.grid, t.range_, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
+            t.grid, t.range_, t.dedx, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
             t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         lost = out[3][:, 4]
