@@ -233,3 +233,27 @@ def test_a_fast_primary_ionises_the_first_si_layer():
 
     si0 = FullSim(binning="ds2").run(np.full(40, 10_000.0), "e-", seed=4).si_layer[:, 0]
     assert (si0 > 0.03).all(), np.sort(si0)[:5]
+
+
+def test_mip_loss_in_300_um_si_has_the_landau_peak(fullsim_demo):
+    """The sub-cut loss of a 10 GeV electron crossing 0.3 mm of Si: most probable ~84-90 keV (PDG review, passage of
+    particles through matter: Bichsel's straggling functions, ~0.28 keV/um on the plateau) and the mean kept. A sum
+    of Rutherford collisions from the mean excitation energy (the model before Geant4's Urban one) peaked at 63 keV."""
+    from numba import njit
+
+    from hepfastsim.fullsim.transport import _lookup, sample_subcut_loss
+
+    t = fullsim_demo.tables
+    si = 1
+    mean = 0.3 * _lookup(t.dedx[0, si], np.log(t.grid[0]), 1.0 / np.log(t.grid[1] / t.grid[0]), 10_000.0)
+
+    @njit
+    def draw(n: int, mean: float, i_exc: float) -> np.ndarray:
+        np.random.seed(3)
+        return np.array([sample_subcut_loss(mean, i_exc, 0.5) for _ in range(n)])
+
+    x = draw(200_000, mean, t.mean_exc[si])
+    counts, edges = np.histogram(x, bins=np.arange(0.0, 0.3, 0.002))
+    mode = edges[np.argmax(counts)] + 0.001
+    assert 0.078 <= mode <= 0.095
+    assert x.mean() == pytest.approx(mean, rel=0.01)

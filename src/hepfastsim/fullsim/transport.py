@@ -1,10 +1,10 @@
 """Compiled particle-by-particle transport of e-, e+ and photons through a planar layer stack.
 
 Class-II condensed history as in EGS4/Geant4 "standard" physics:
-charged particles lose energy continuously (restricted stopping power; the sub-cut loss
-fluctuates as a sum of Rutherford 1/E^2 collisions, which gives thin layers their Landau
-tail), scatter by multiple scattering (below) and make discrete bremsstrahlung or delta
-rays above the production cuts; photons make pair production, Compton scattering or
+charged particles lose energy continuously (restricted stopping power, dE/dx x step on steps
+shorter than 1 % of the range as in Geant4; the sub-cut loss fluctuates as in Geant4's Urban
+model, which gives thin layers their Landau shape), scatter by multiple scattering (below) and
+make discrete bremsstrahlung or delta rays above the production cuts; photons make pair production, Compton scattering or
 photo-absorption (binding energy deposited locally, Sauter-Gavrila photoelectron angle).
 Positrons annihilate at rest into two back-to-back 511 keV photons.
 Steps never cross a layer boundary, so every deposit belongs to one layer. An e+- whose
@@ -289,36 +289,71 @@ def msc_through(lam: float, screen: float, hard: float, thickness: float, n_step
     return out
 
 
+URBAN_E0 = 1e-5       # MeV: lowest ionisation level (10 eV, Geant4's Energy0fluct of every material)
+URBAN_RATE = 0.56     # share of the mean loss carried by ionisation (the rest by excitation)
+URBAN_FW = 4.0        # excitation level = FW x mean excitation energy ...
+URBAN_A0 = 42.0       # ... reached from 0.1 x when the mean number of excitations grows to A0
+URBAN_NMAX = 8.0      # above this mean number, a group of collisions is summed as a Gaussian
+
+
 @njit(cache=True)
-def sample_subcut_loss(mean: float, e_min: float, e_max: float) -> float:
-    """Fluctuating energy loss (MeV) of a step whose mean restricted loss is `mean`: a Poisson number of
-    collisions with the Rutherford spectrum 1/E^2 between e_min (the mean excitation energy) and e_max (the
-    delta cut). Collisions above 10 e_min are drawn one by one (they make the Landau tail), the many below
-    as a Gaussian of their summed mean and variance; above 16 tail collisions the sum is Gamma distributed."""
-    if mean <= 0.0 or e_max <= e_min:
+def _positive_gauss(mean: float, var: float) -> float:
+    """A sum of many collisions: Gaussian truncated to [0, 2 mean] (uniform there when it is wider than 4 x mean)."""
+    sig = np.sqrt(var)
+    if mean < 0.25 * sig:
+        return 2.0 * mean * np.random.random()
+    for _ in range(MAX_TRIALS):
+        x = mean + sig * np.random.normal()
+        if 0.0 <= x <= 2.0 * mean:
+            return x
+    return mean
+
+
+@njit(cache=True)
+def sample_subcut_loss(mean: float, i_exc: float, tcut: float) -> float:
+    """Fluctuating energy loss (MeV) of a step whose mean restricted loss is `mean` (MeV), for a material of mean
+    excitation energy i_exc and the delta-ray cut tcut (MeV): the Urban model as Geant4 11 samples it
+    (G4UniversalFluctuation; L. Urban, Geant4 Physics Reference Manual). Excitations: a Poisson number of losses at one
+    level near the mean excitation energy; ionisations: a 1/E^2 spectrum from 10 eV to tcut, its many soft collisions
+    summed as a Gaussian, the hard ones (the Landau tail) drawn one by one. Its mean is `mean`."""
+    if mean < URBAN_E0 or tcut <= URBAN_E0:
         return mean
-    lg = np.log(e_max / e_min)
-    mean_e = e_min * e_max / (e_max - e_min) * lg  # <E> of one collision
-    n_coll = mean / mean_e
-    w = min(10.0 * e_min, e_max)
-    frac_tail = e_min / w * (e_max - w) / (e_max - e_min)  # P(E > w)
-    n_tail = n_coll * frac_tail
-    if n_tail > 16.0:
-        var = n_coll * e_min * e_max  # <E^2> = e_min e_max
-        shape = mean * mean / var
-        return np.random.gamma(shape, var / mean)
-    k = np.random.poisson(n_tail)
+    scaling = min(1.0 + 0.5e-3 / tcut, 1.5)  # Geant4's width correction for small cuts
+    m = mean / scaling
     loss = 0.0
-    for _ in range(k):  # inverse CDF of 1/E^2 on [w, e_max]
-        r = np.random.random()
-        loss += w * e_max / (e_max - r * (e_max - w))
-    # soft part: collisions below w, mean and variance of 1/E^2 on [e_min, w]
-    n_soft = n_coll * (1.0 - frac_tail)
-    c = e_min * w / (w - e_min)
-    m1 = c * np.log(w / e_min)
-    m2 = c * (w - e_min)
-    soft = n_soft * m1 + np.sqrt(n_soft * m2) * np.random.normal()
-    return loss + max(soft, 0.0)
+    a1, e1 = 0.0, i_exc
+    if tcut > e1:
+        a1 = m * (1.0 - URBAN_RATE) / e1
+        fw = 0.1 + (URBAN_FW - 0.1) * np.sqrt(a1 / URBAN_A0) if a1 < URBAN_A0 else URBAN_FW
+        a1 /= fw
+        e1 *= fw
+    w1 = tcut / URBAN_E0
+    a3 = URBAN_RATE * m * (tcut - URBAN_E0) / (URBAN_E0 * tcut * np.log(w1))
+    if a1 <= 0.0:
+        a3 /= URBAN_RATE
+    if a1 > URBAN_NMAX:
+        loss += _positive_gauss(a1 * e1, a1 * e1 * e1)
+    elif a1 > 0.0:
+        p = np.random.poisson(a1)
+        if p > 0:
+            loss += ((p + 1) - 2.0 * np.random.random()) * e1
+    if a3 > 0.0:
+        p3, alfa, soft_mean, soft_var = a3, 1.0, 0.0, 0.0
+        if a3 > URBAN_NMAX:  # the soft collisions [e0, alfa e0] as one Gaussian
+            alfa = w1 * (URBAN_NMAX + a3) / (w1 * URBAN_NMAX + a3)
+            alfa1 = alfa * np.log(alfa) / (alfa - 1.0)
+            n_soft = a3 * w1 * (alfa - 1.0) / ((w1 - 1.0) * alfa)
+            soft_mean = n_soft * URBAN_E0 * alfa1
+            soft_var = URBAN_E0 * URBAN_E0 * n_soft * (alfa - alfa1 * alfa1)
+            p3 = a3 - n_soft
+        w3 = alfa * URBAN_E0
+        if tcut > w3:  # the hard ones one by one, inverse CDF of 1/E^2 on [w3, tcut]
+            w = (tcut - w3) / tcut
+            for _ in range(np.random.poisson(p3)):
+                loss += w3 / (1.0 - w * np.random.random())
+        if soft_var > 0.0:
+            loss += _positive_gauss(soft_mean, soft_var)
+    return loss * scaling
 
 
 @njit(cache=True)
