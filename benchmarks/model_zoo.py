@@ -41,6 +41,7 @@ from hepfastsim.models import get_family
 from hepfastsim.models.options import split_calibration
 from hepfastsim.train import Trainer
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+from hepfastsim.validation.calochallenge import auc_columns
 from hepfastsim.validation.evaluate import evaluate
 
 
@@ -82,8 +83,7 @@ def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: in
 def metric_columns(m: dict, runs: int) -> dict:
     """The quality columns of a row from ``evaluate``'s result: AUCs (overall and per decade), FPD, KPD, separations."""
     lo, hi = m.get("classifier_low") or {}, m.get("classifier_high") or {}   # --runs 0: no classifier columns
-    return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
-            "auc_high_std": hi.get("auc_std"), "auc_low_decades": lo.get("energy_bins"),
+    return {**auc_columns(m), "auc_low_decades": lo.get("energy_bins"),
             "auc_high_decades": hi.get("energy_bins"), "protocol": lo.get("protocol"), "classifier_runs": runs,
             "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
             "sep_groups": m["separation_power_groups"], "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}

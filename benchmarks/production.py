@@ -33,14 +33,13 @@ from hepfastsim.models.options import split_calibration
 from hepfastsim.train import Trainer
 from hepfastsim.routing import Policy, run_policy
 from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+from hepfastsim.validation.calochallenge import auc_columns
 from hepfastsim.validation.ensemble import band_coverage, ensemble_bands, ensemble_summary
 from hepfastsim.validation.evaluate import evaluate, sample_features
 
 
 def scores(m: dict) -> dict:
-    lo, hi = m.get("classifier_low") or {}, m.get("classifier_high") or {}   # none when evaluated without classifiers
-    return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
-            "auc_high_std": hi.get("auc_std"), "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"],
+    return {**auc_columns(m), "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"],
             "kpd_err": m["kpd_err"], "sep_E_tot": m["separation_power"]["E_tot/E_inc"]["value"]}
 
 

@@ -154,13 +154,19 @@ def published_rows(binning: Binning) -> list[dict]:
     return json.loads(text)["datasets"][PUBLISHED_NAMES[dataset_key(binning)]]
 
 
+def auc_columns(metrics: dict) -> dict[str, float | None]:
+    """AUC low/high (mean and std over the classifier trainings) of evaluate's result; None where it ran without
+    classifiers (classifier_runs=0)."""
+    lo, hi = metrics.get("classifier_low") or {}, metrics.get("classifier_high") or {}
+    return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
+            "auc_high_std": hi.get("auc_std")}
+
+
 def table_row(metrics: dict) -> dict[str, float | None]:
     """Our evaluation in the columns of the final table (AUC low/high, FPD and KPD x 1e3, separation powers,
     PRDC; ms per shower at batch 1/100/10000 when a timing was given)."""
-    lo, hi = metrics.get("classifier_low") or {}, metrics.get("classifier_high") or {}   # none without classifiers
     seps = metrics["separation_power"]
-    row = {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
-           "auc_high_std": hi.get("auc_std"),
+    row = {**auc_columns(metrics),
            "fpd_x1e3": 1e3 * metrics["fpd"], "fpd_x1e3_err": 1e3 * metrics["fpd_err"],
            "kpd_x1e3": 1e3 * metrics["kpd"], "kpd_x1e3_err": 1e3 * metrics["kpd_err"],
            "sep_E_total": seps["E_tot/E_inc"]["value"], "sep_cell": seps.get("cell_E", {}).get("value")}
