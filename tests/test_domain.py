@@ -24,19 +24,21 @@ def trained(tmp_path_factory, demo_samples, fullsim_demo):
     d = tmp_path_factory.mktemp("domain")
     write_showers(d / "train.h5", ref.subset(slice(0, 1000)),
                   attrs={"binning": "demo", "particle": "e-", "engine": "builtin", "energy_spec": "log:1000:10000",
-                         "geometry_id": fullsim_demo.binning.geometry_id, "threshold_MeV": 0.01515})
+                         "geometry_id": fullsim_demo.binning.geometry_id, "threshold_MeV": 0.01515,
+                         "physics_revision": fullsim_demo.attrs()["physics_revision"]})
     r = CliRunner().invoke(app, ["train", "--data", str(d / "train.h5"), "--model", "library", "--out", str(d / "lib.pt"),
                                  "--quiet"])
     assert r.exit_code == 0, r.output
     return d
 
 
-def test_checkpoint_records_domain_and_provenance(trained, demo_samples):
+def test_checkpoint_records_domain_and_provenance(trained, demo_samples, fullsim_demo):
     m = load_generator(trained / "lib.pt")
     e = demo_samples[0].energies[:1000]
     lo, hi = m.domain_["energy_MeV"]  # of the 90 % training part
     assert e.min() <= lo < 1100 and 9000 < hi <= e.max()
     assert m.provenance_["particle"] == "e-" and m.provenance_["engine"] == "builtin"
+    assert m.provenance_["physics_revision"] == fullsim_demo.attrs()["physics_revision"]   # which simulation it learnt
 
 
 def test_generate_refuses_energies_outside_the_domain_unless_extrapolating(trained):

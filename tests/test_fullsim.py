@@ -257,3 +257,26 @@ def test_mip_loss_in_300_um_si_has_the_landau_peak(fullsim_demo):
     mode = edges[np.argmax(counts)] + 0.001
     assert 0.078 <= mode <= 0.095
     assert x.mean() == pytest.approx(mean, rel=0.01)
+
+
+def test_a_file_of_another_physics_revision_is_not_resumed_nor_reused(fullsim_demo, tmp_path, capsys):
+    """Showers of two revisions of the built-in physics must not end up in one file (--resume) or stand in for the
+    current simulation (the demo's cached samples): the file records the revision, resume refuses a different or
+    missing one in one line, the cache simulates anew."""
+    import h5py
+
+    from hepfastsim.demo import cached_simulation
+
+    p = tmp_path / "old.h5"
+    fullsim_demo.simulate_to_file(p, 20, "log:1000:3000", "e-", seed=9, chunk=20, progress=False)
+    with h5py.File(p, "a") as f:
+        assert f.attrs["physics_revision"] == fullsim_demo.attrs()["physics_revision"]
+        del f.attrs["physics_revision"]      # as a file of a version before revisions were recorded
+    with pytest.raises(HepFastSimError, match="physics_revision 'none' in the file"):
+        fullsim_demo.simulate_to_file(p, 40, "log:1000:3000", "e-", seed=9, chunk=20, resume=True, progress=False)
+    cached_simulation(fullsim_demo, p, 20, "log:1000:3000", 9, progress=False)
+    assert "simulating it anew" in capsys.readouterr().out
+    with h5py.File(p, "r") as f:
+        assert f.attrs["physics_revision"] == fullsim_demo.attrs()["physics_revision"]
+    cached_simulation(fullsim_demo, p, 20, "log:1000:3000", 9, progress=False)   # current: reused as it is
+    assert "simulating" not in capsys.readouterr().out

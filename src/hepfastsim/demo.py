@@ -16,6 +16,7 @@ import yaml
 
 from hepfastsim.bench.timing import time_fullsim, time_generator
 from hepfastsim.data.calo_io import ShowerDataset, file_summary, read_showers, write_showers
+from hepfastsim.fullsim.simulate import run_differences, stored_attrs
 from hepfastsim.fullsim import FullSim
 from hepfastsim.models import get_family, load_generator
 from hepfastsim.models.options import split_calibration
@@ -38,11 +39,17 @@ def family_config(name: str) -> dict:
 
 
 def cached_simulation(fs: FullSim, p: Path, n: int, energies: str, seed: int, progress: bool = True) -> Path:
-    """n electron showers of the built-in simulation in file p, simulated only where p holds fewer."""
+    """n electron showers of the built-in simulation in file p, simulated only where p holds fewer, or anew where
+    p was made by another revision of the simulation or with other run parameters."""
     done = file_summary(p)["events"] if p.exists() else 0
+    stale = p.exists() and run_differences(stored_attrs(p), fs.attrs() | {"energy_spec": energies, "seed": seed})
+    if stale:
+        print(f"{p}: {stale[0]}: simulating it anew")
+        done = 0
     if done < n:
         print(f"simulating {n} showers -> {p} (cached for later runs)")
-        stats = fs.simulate_to_file(p, n, energies, "e-", seed=seed, resume=p.exists(), progress=progress)
+        stats = fs.simulate_to_file(p, n, energies, "e-", seed=seed, resume=p.exists() and not stale,
+                                    overwrite=bool(stale), progress=progress)
         print(f"  {1000 * stats['seconds'] / max(stats['simulated_GeV'], 1e-9):.3f} ms per GeV on all cores")
     return p
 

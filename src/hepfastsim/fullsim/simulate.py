@@ -70,19 +70,35 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 MAX_ENERGY_MEV = 1e6  # the physics tables end at 1 TeV
+# the built-in engine's physics revision, written into every file it makes: raise it whenever a change to fullsim/
+# changes the showers, so that a file of an older revision is neither resumed nor reused as a cache
+BUILTIN_PHYSICS_REVISION = "2026-12-06"
 RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "engine",
             "physics", "sampling_fraction", "threshold_MeV")
+VERSION_KEYS = ("physics_revision", "geant4_version")  # a file without them was made by an older version
 
 
-def _check_same_run(path: Path, attrs: dict) -> None:
-    """--resume continues the run stored in the file: any parameter that differs is a one-line error."""
+def stored_attrs(path: Path) -> dict:
+    """A shower file's attributes as plain Python values."""
     import h5py
 
     with h5py.File(path, "r") as f:
-        stored = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
-                  for k, v in f.attrs.items()}
+        return {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
+                for k, v in f.attrs.items()}
+
+
+def run_differences(stored: dict, attrs: dict) -> list[str]:
+    """The run parameters and engine versions in which a file's attributes differ from a run's."""
     diff = [f"{k} {stored[k]!r} in the file, {attrs[k]!r} now" for k in RUN_KEYS
             if k in stored and k in attrs and str(stored[k]) != str(attrs[k])]
+    return diff + [f"{k} {stored.get(k, 'none')!r} in the file, {attrs[k]!r} now" for k in VERSION_KEYS
+                   if k in attrs and str(stored.get(k)) != str(attrs[k])]
+
+
+def _check_same_run(path: Path, attrs: dict) -> None:
+    """--resume continues the run stored in the file: any parameter or engine version that differs is a one-line
+    error (showers of two physics revisions in one file could not be told apart)."""
+    diff = run_differences(stored_attrs(path), attrs)
     if diff:
         raise HepFastSimError(f"{path}: --resume with other run parameters ({'; '.join(diff)}); use the file's or "
                               "write a new file")
@@ -256,6 +272,7 @@ class FullSim(Engine):
     def attrs(self) -> dict:
         c = self.cuts
         return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo",
+                                  "physics_revision": BUILTIN_PHYSICS_REVISION,
                                   "cuts_MeV": f"e-track {c.electron_tracking}, delta {c.delta_production}, "
                                               f"photon {c.photon_production}, photon-track {c.photon_tracking}"}
 

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, type[Generator]] = {}
 DOMAIN_MARGIN = 0.02  # conditions up to 2 % of the training range's width (log width for log conditions) beyond it
-PROVENANCE_KEYS = ("particle", "engine", "physics", "geant4_version", "detector", "binning", "geometry_id",
-                   "threshold_MeV", "energy_spec", "theta", "phi", "sampling_fraction")
+PROVENANCE_KEYS = ("particle", "engine", "physics", "physics_revision", "geant4_version", "detector", "binning",
+                   "geometry_id", "threshold_MeV", "energy_spec", "theta", "phi", "sampling_fraction")
 
 
 class Generator(abc.ABC):
@@ -128,7 +128,7 @@ class Generator(abc.ABC):
         return c
 
     def set_provenance(self, attrs: dict) -> None:
-        """Record how the training data was made (particle, engine, physics list and Geant4 version, detector,
+        """Record how the training data was made (particle, engine, physics list, its revision or Geant4 version, detector,
         binning, threshold, energy spec, angles) from a data file's attributes; saved with the checkpoint."""
         self.provenance_ = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in attrs.items()
                             if k in PROVENANCE_KEYS}
