@@ -219,10 +219,12 @@ def test_continuous_loss_of_a_fast_electron_resolves_a_thin_layer(fullsim_demo):
     i = np.searchsorted(t.grid, 10_000.0)
     for e in np.geomspace(t.grid[i], t.grid[i + 1], 25):  # across one bin of the tables
         dedx = _lookup(t.dedx[0, si], log_e0, inv_dlog, e)
-        assert mean_continuous_loss(t.range_[0, si], t.dedx[0, si], t.grid, e, 0.3) == pytest.approx(0.3 * dedx, rel=1e-6)
+        r = _lookup(t.range_[0, si], log_e0, inv_dlog, e)
+        loss = mean_continuous_loss(t.range_[0, si], t.dedx[0, si], t.grid, log_e0, inv_dlog, e, r, 0.3)
+        assert loss == pytest.approx(0.3 * dedx, rel=1e-6)
     for e in np.geomspace(0.2, 20.0, 25):  # steps of 30 % of the range
         r = _lookup(t.range_[0, w], log_e0, inv_dlog, e)
-        loss = mean_continuous_loss(t.range_[0, w], t.dedx[0, w], t.grid, e, 0.3 * r)
+        loss = mean_continuous_loss(t.range_[0, w], t.dedx[0, w], t.grid, log_e0, inv_dlog, e, r, 0.3 * r)
         assert _lookup(t.range_[0, w], log_e0, inv_dlog, e - loss) == pytest.approx(0.7 * r, rel=1e-6)
 
 

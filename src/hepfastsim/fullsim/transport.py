@@ -83,15 +83,14 @@ def _energy_from_range(range_tab: np.ndarray, grid: np.ndarray, r: float) -> flo
 
 
 @njit(cache=True)
-def mean_continuous_loss(range_tab: np.ndarray, dedx_tab: np.ndarray, grid: np.ndarray, t: float, step: float) -> float:
-    """Mean restricted energy loss (MeV) of an e+- of kinetic energy t (MeV) over a true path of `step` mm.
+def mean_continuous_loss(range_tab: np.ndarray, dedx_tab: np.ndarray, grid: np.ndarray, log_e0: float, inv_dlog: float,
+                         t: float, rng: float, step: float) -> float:
+    """Mean restricted energy loss (MeV) of an e+- of kinetic energy t (MeV) and range rng (mm, the caller's lookup)
+    over a true path of `step` mm.
 
     As Geant4's G4VEnergyLossProcess::AlongStepDoIt: dE/dx(t) x step for a step shorter than LIN_LOSS_LIMIT of the
     range, else the energy difference through the range table. (A range difference alone cannot resolve the
     0.1 MeV that a GeV electron loses in 0.3 mm of Si: the table's interpolation error at 10 GeV is ~2 MeV.)"""
-    log_e0 = np.log(grid[0])
-    inv_dlog = 1.0 / (np.log(grid[1]) - log_e0)
-    rng = _lookup(range_tab, log_e0, inv_dlog, t)
     if step >= rng:
         return t
     if step < LIN_LOSS_LIMIT * rng:
@@ -581,7 +580,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 g = d_geo
             forward = uz > 0
             # continuous loss from the range table, fluctuating as Rutherford collisions below the delta cut
-            de = mean_continuous_loss(range_[q, m], dedx[q, m], grid, t, step)
+            de = mean_continuous_loss(range_[q, m], dedx[q, m], grid, log_e0, inv_dlog, t, rng, step)
             if de < t:
                 de = min(sample_subcut_loss(de, mean_exc[m], min(delta_cut, t if q == 1 else 0.5 * t)), t)
             # deflection and lateral displacement (perpendicular to the direction, correlated with the deflection)
