@@ -29,7 +29,7 @@ test-slow: $(STAMP)
 # the shipped dataset-2 model (src/hepfastsim/models/pretrained/ds2_layer_fm.pt): 50 000 e- 1-100 GeV, built-in
 # simulation on both cores, then layer_fm with its shipped config (times in benchmarks/RESULTS.md)
 pretrained-ds2: $(STAMP)
-	$(BIN)/hepfastsim simulate --out demo_output/ds2_train --n 50000 --energies log:1000:100000 --binning ds2 --shards 2 --seed 100
+	$(BIN)/hepfastsim simulate --out demo_output/ds2_train --n 50000 --energies log:1000:100000 --binning ds2 --shards 2 --seed 100 --resume
 	$(BIN)/hepfastsim train --data demo_output/ds2_train --model layer_fm --config src/hepfastsim/configs/layer_fm.yaml \
 	    --binning ds2 --val-fraction 0.1 --slim --overwrite --out src/hepfastsim/models/pretrained/ds2_layer_fm.pt
 
