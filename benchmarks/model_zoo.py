@@ -47,12 +47,12 @@ from hepfastsim.validation.evaluate import evaluate
 
 def run_family(name: str, minutes: float | None, epochs: int | None, train, val, test, binning, seed: int = 0,
                overrides: dict | None = None, save_dir: Path | None = None, runs: int = 3,
-               checkpoint: Path | None = None) -> dict:
+               checkpoint: Path | None = None, cnn: bool = False) -> dict:
     if checkpoint is not None:   # a model trained elsewhere (e.g. by `hepfastsim train`): evaluated, not retrained
         from hepfastsim.models import load_generator
 
         gen = load_generator(checkpoint)
-        return _scores(name, gen, gen.history_.seconds, len(gen.history_.epochs), test, binning, seed, runs)
+        return _scores(name, gen, gen.history_.seconds, len(gen.history_.epochs), test, binning, seed, runs, cnn)
     cfg = {**family_config(name), **(overrides or {})}
     if name != "library":
         if epochs:
@@ -67,13 +67,13 @@ def run_family(name: str, minutes: float | None, epochs: int | None, train, val,
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         gen.save(save_dir / f"{name}.pt")
-    return _scores(name, gen, t_train, len(log.epochs), test, binning, seed, runs)
+    return _scores(name, gen, t_train, len(log.epochs), test, binning, seed, runs, cnn)
 
 
-def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: int, runs: int) -> dict:
+def _scores(name: str, gen, t_train: float, epochs: int, test, binning, seed: int, runs: int, cnn: bool = False) -> dict:
     """One row: gen's showers at the test energies against the test showers, and its generation time."""
     x = gen.sample(test.energies.reshape(-1, 1), seed=seed + 1)
-    m = evaluate(test, ShowerDataset(test.energies, x), binning, seed=seed, fast=True, classifier_runs=runs)
+    m = evaluate(test, ShowerDataset(test.energies, x), binning, seed=seed, fast=True, classifier_runs=runs, cnn=cnn)
     ms_all = time_generator(gen, 10_000.0, batch_sizes=(1, 100, 10_000), repeats=3)["ms_per_shower"]
     ms = ms_all[10_000]
     return {"family": name, "train_s": round(t_train, 1), "epochs": epochs, **metric_columns(m, runs),
@@ -84,6 +84,7 @@ def metric_columns(m: dict, runs: int) -> dict:
     """The quality columns of a row from ``evaluate``'s result: AUCs (overall and per decade), FPD, KPD, separations."""
     lo, hi = m.get("classifier_low") or {}, m.get("classifier_high") or {}   # --runs 0: no classifier columns
     return {**auc_columns(m), "auc_low_decades": lo.get("energy_bins"),
+            "auc_cnn_decades": (m.get("classifier_cnn") or {}).get("energy_bins"),
             "auc_high_decades": hi.get("energy_bins"), "protocol": lo.get("protocol"), "classifier_runs": runs,
             "fpd": m["fpd"], "fpd_err": m["fpd_err"], "kpd": m["kpd"], "kpd_err": m["kpd_err"],
             "sep_groups": m["separation_power_groups"], "e_ratio_sep": m["separation_power"]["E_tot/E_inc"]["value"]}
@@ -112,11 +113,12 @@ def geant4_ms(spec: str, binning: str, n: int = 50) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| family | AUC low | AUC high | FPD × 1e3 | KPD × 1e3 | sep. E_tot/E_inc | train [s] (epochs) | ms/shower (batch 10000) |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| family | AUC low | AUC high | AUC CNN | FPD × 1e3 | KPD × 1e3 | sep. E_tot/E_inc | train [s] (epochs) | ms/shower (batch 10000) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     pm = lambda v, e: "–" if v is None else f"{v:.3f} ± {e:.3f}" if e is not None else f"{v:.3f}"  # noqa: E731
     for r in rows:
         out.append(f"| {r['family']} | {pm(r['auc_low'], r['auc_low_std'])} | {pm(r['auc_high'], r['auc_high_std'])} | "
+                   f"{pm(r.get('auc_cnn'), r.get('auc_cnn_std'))} | "
                    f"{1e3 * r['fpd']:.3g} ± {1e3 * r['fpd_err']:.2g} | {1e3 * r['kpd']:.3g} ± {1e3 * r['kpd_err']:.2g} | "
                    f"{r['e_ratio_sep']:.3g} | {r['train_s']:.0f} ({r['epochs']}) | {r['ms_per_shower_b10000']:.4f} |")
     return "\n".join(out)
@@ -142,6 +144,7 @@ def main() -> None:
     ap.add_argument("--geant4", default=None, help="DETECTOR:PARTICLE:ENERGY_MEV: time Geant4 on it in this run")
     ap.add_argument("--checkpoint", action="append", default=[],
                     help="FAMILY=PATH: evaluate this trained checkpoint as FAMILY's row instead of training it")
+    ap.add_argument("--cnn", action="store_true", help="add the CNN classifier column (regular voxel grids)")
     a = ap.parse_args()
     import yaml
 
@@ -172,13 +175,13 @@ def main() -> None:
     for fam in a.families.split(","):
         if fam == "floor":   # the statistical floor: other full-simulation showers (training set) vs the test set
             other = ds.subset(i_tr[: len(test)])
-            m = evaluate(test, other, binning, fast=True, classifier_runs=a.runs)
+            m = evaluate(test, other, binning, fast=True, classifier_runs=a.runs, cnn=a.cnn)
             r = {"family": "floor (full sim vs full sim)", "train_s": 0.0, "epochs": 0, **metric_columns(m, a.runs),
                  "ms_per_shower_b10000": float("nan")}
         else:
             r = run_family(fam, a.minutes, a.epochs, ds.subset(i_tr), ds.subset(i_va), test, binning, seed=a.seed,
                            overrides=overrides.get(fam), save_dir=a.models, runs=a.runs,
-                           checkpoint=checkpoints.get(fam))
+                           checkpoint=checkpoints.get(fam), cnn=a.cnn)
         rows.append(r)
         print(json.dumps(r, default=float), flush=True)
         a.out.write_text(json.dumps(info, indent=2, default=float))   # after every row: a long run keeps its results

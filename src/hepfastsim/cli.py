@@ -481,6 +481,8 @@ def evaluate(
     epochs: Optional[int] = typer.Option(None, min=1, max=10_000, help="override the protocol's classifier epochs"),
     max_events: Optional[int] = typer.Option(None, min=1, help="compare the first N events of each sample (TPC: a stated sample size)"),
     fast: bool = typer.Option(False, help="skip PRDC and the diversity checks"),
+    cnn: bool = typer.Option(False, help="add the CNN classifier column (datasets 2/3 and the demo readout; ~10x the "
+                             "DNN's CPU time)"),
     timing: Optional[Path] = typer.Option(None, help="`benchmark --out` JSON: fills the table's ms-per-shower columns"),
     train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV left out of training: adds metrics at that energy"),
@@ -531,12 +533,17 @@ def evaluate(
 
     get_protocol(protocol)
     b = resolve_binning(binning, reference)
+    if cnn:
+        from hepfastsim.validation.classifier import regular_grid
+
+        if regular_grid(b) is None:
+            raise HepFastSimError(f"--cnn needs the same alpha x r grid in every layer; {b.name} has not")
     timing_ms = timing_row(timing) if timing is not None else None
     ref = read_showers(reference, binning=b, max_events=max_events)
     gen = read_showers(generated, binning=b, max_events=max_events)
     feats = sample_features(ref, gen, b)
     m = run_eval(ref, gen, b, protocol=protocol, classifier_runs=runs, classifier_epochs=epochs, seed=seed, fast=fast,
-                 features=feats, timing_ms=timing_ms)
+                 features=feats, timing_ms=timing_ms, cnn=cnn)
     if holdout_energy:
         from hepfastsim.validation.evaluate import interpolation
 
@@ -550,7 +557,8 @@ def evaluate(
     lo, hi = m["classifier_low"], m["classifier_high"]
     spread = (lambda c: f"±{c['auc_std']:.3f}" if c["auc_std"] is not None else " (1 run)")
     typer.echo(f"AUC low {lo['auc']:.3f}{spread(lo)}  high {hi['auc']:.3f}{spread(hi)}  "
-               f"FPD×1e3 {1e3 * m['fpd']:.4g}±{1e3 * m['fpd_err']:.2g}  KPD×1e3 {1e3 * m['kpd']:.3g}±{1e3 * m['kpd_err']:.2g}")
+               f"FPD×1e3 {1e3 * m['fpd']:.4g}±{1e3 * m['fpd_err']:.2g}  KPD×1e3 {1e3 * m['kpd']:.3g}±{1e3 * m['kpd_err']:.2g}"
+               + (f"  CNN {m['classifier_cnn']['auc']:.3f}{spread(m['classifier_cnn'])}" if "classifier_cnn" in m else ""))
     typer.echo(f"report: {path}")
 
 

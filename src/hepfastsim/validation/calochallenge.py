@@ -139,6 +139,7 @@ def group_means(seps: dict[str, Separation]) -> dict[str, float]:
 TABLE_COLUMNS = {   # our metrics row -> the published table's column
     "auc_low": "binary cls low", "auc_low_std": "binary cls low std",
     "auc_high": "binary cls high", "auc_high_std": "binary cls high std",
+    "auc_cnn": "binary cls cnn", "auc_cnn_std": "binary cls cnn std",
     "fpd_x1e3": "FPD * 1e3", "fpd_x1e3_err": "FPD * 1e3 std", "kpd_x1e3": "KPD * 1e3", "kpd_x1e3_err": "KPD * 1e3 std",
     "sep_E_total": "sep E total", "sep_cell": "sep cell",
     "precision": "precision", "recall": "recall", "density": "density", "coverage": "coverage",
@@ -155,11 +156,11 @@ def published_rows(binning: Binning) -> list[dict]:
 
 
 def auc_columns(metrics: dict) -> dict[str, float | None]:
-    """AUC low/high (mean and std over the classifier trainings) of evaluate's result; None where it ran without
-    classifiers (classifier_runs=0)."""
-    lo, hi = metrics.get("classifier_low") or {}, metrics.get("classifier_high") or {}
+    """AUC low/high/CNN (mean and std over the classifier trainings) of evaluate's result; None where it ran without
+    that classifier (classifier_runs=0; no cnn=True)."""
+    lo, hi, cnn = (metrics.get(f"classifier_{k}") or {} for k in ("low", "high", "cnn"))
     return {"auc_low": lo.get("auc"), "auc_low_std": lo.get("auc_std"), "auc_high": hi.get("auc"),
-            "auc_high_std": hi.get("auc_std")}
+            "auc_high_std": hi.get("auc_std"), "auc_cnn": cnn.get("auc"), "auc_cnn_std": cnn.get("auc_std")}
 
 
 def table_row(metrics: dict) -> dict[str, float | None]:

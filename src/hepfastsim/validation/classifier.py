@@ -12,6 +12,13 @@ and quick looks; its AUCs are not comparable with the published table. Measured 
 at a single incident energy (10 GeV, 3000 showers each, 5 % energy scale) the high-level classifier scored AUC
 0.50 where the single feature log10 E_tot alone scores 0.80; standardised it scores 0.78-0.79.
 
+``CNN_PROTOCOL``: the same split, epoch choice, calibration, AUC and JSD with a small residual CNN over the voxel
+grid (layer, alpha, r) of a regular readout (datasets 2 and 3, the demo readout) in place of the DNN: the
+CaloChallenge final table's "binary cls cnn" column. The published column's exact network is not reproduced
+(its code is not in CaloChallenge's evaluate.py); ours is ``CylindricalResNet``: circular padding in alpha, two
+residual blocks at reduced resolution, log10 E_inc joined after pooling. On 2 CPU cores a dataset-2 training takes
+minutes; dataset 3 is not practical there.
+
 Inputs stream: a sample is any (N, D) array plus a per-batch transform, so the low-level input
 [log10 E_inc, voxels / E_inc] is formed batch by batch from the showers instead of as a second copy of them.
 """
@@ -44,6 +51,8 @@ class ClassifierProtocol:
     min_steps: int = 1              # batches per epoch at least (quick variant: smaller batches for small samples)
     standardise_features: bool = False  # high-level inputs scaled by the training split's mean and std (CC: raw)
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    architecture: str = "dnn"       # "cnn": CylindricalResNet on the voxel grid (low-level inputs only)
+    channels: int = 8               # cnn: feature maps
 
     def batch_for(self, n_train: int) -> int:
         return max(16, min(self.batch_size, n_train // self.min_steps))
@@ -53,6 +62,8 @@ PROTOCOLS = {
     "calochallenge": ClassifierProtocol("calochallenge"),
     "quick": ClassifierProtocol("quick", hidden=512, epochs=30, min_steps=20, standardise_features=True),
 }
+# the "binary cls cnn" column: a third classifier beside low and high level, not a choice for those two
+CNN_PROTOCOL = ClassifierProtocol("cnn", hidden=128, lr=1e-3, batch_size=128, epochs=20, architecture="cnn", channels=8)
 
 
 def get_protocol(protocol: "str | ClassifierProtocol") -> ClassifierProtocol:
@@ -122,6 +133,78 @@ def _dnn(n_in: int, p: ClassifierProtocol) -> torch.nn.Sequential:
     return torch.nn.Sequential(*mods)
 
 
+def regular_grid(binning) -> tuple[int, int, int] | None:
+    """(layers, alpha bins, radial bins) when every layer of the binning has the same alpha x r grid, else None
+    (dataset 1: the CNN classifier does not apply)."""
+    n_a, n_r = set(binning.n_alpha), {len(r) - 1 for r in binning.r_edges}
+    if len(n_a) != 1 or len(n_r) != 1 or min(n_r) < 1:
+        return None
+    return binning.n_layers, n_a.pop(), n_r.pop()
+
+
+def _cylinder_pad(x: torch.Tensor) -> torch.Tensor:
+    """Pad (N, C, layer, alpha, r) by one cell: circular in alpha (the angle closes), zeros in depth and radius."""
+    x = torch.cat([x[:, :, :, -1:], x, x[:, :, :, :1]], dim=3)
+    return torch.nn.functional.pad(x, (1, 1, 0, 0, 1, 1))
+
+
+class _CylinderConv(torch.nn.Module):
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(c_in, c_out, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(_cylinder_pad(x))
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self, c: int, slope: float):
+        super().__init__()
+        self.a, self.b, self.act = _CylinderConv(c, c), _CylinderConv(c, c), torch.nn.LeakyReLU(slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.b(self.act(self.a(x))))
+
+
+class CylindricalResNet(torch.nn.Module):
+    """The CNN of the ``cnn`` protocol. Input: low-level rows [log10 E_inc, voxels / E_inc] (alpha-major, r fastest
+    within a layer); a cell enters as log10(v / E_inc + 1e-7) + 7, 0 when empty, so that cells near threshold and
+    the core both weigh. A stem convolution at full resolution, average pooling to at most (15, 8, r), a residual
+    block, pooling to at most (5, 4, 3), a residual block, then log10 E_inc joins the flattened maps in a dense head."""
+
+    def __init__(self, grid: tuple[int, int, int], channels: int = 8, hidden: int = 128, slope: float = 0.01):
+        super().__init__()
+        self.grid = grid
+        n_l, n_a, n_r = grid
+        self.mid = (min(n_l, 15), min(n_a, 8), n_r)
+        self.low = (min(n_l, 5), min(n_a, 4), min(n_r, 3))
+        self.stem = _CylinderConv(1, channels)
+        self.act = torch.nn.LeakyReLU(slope)
+        self.block1, self.block2 = _Residual(channels, slope), _Residual(channels, slope)
+        self.head = torch.nn.Sequential(torch.nn.Linear(channels * int(np.prod(self.low)) + 1, hidden),
+                                        torch.nn.LeakyReLU(slope), torch.nn.Linear(hidden, 1))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature maps (N, C, *self.low) of the low-level rows x (N, 1 + voxels)."""
+        v = x[:, 1:].reshape(-1, 1, *self.grid)
+        v = torch.where(v > 0, torch.log10(v.clamp_min(0) + 1e-7) + 7.0, torch.zeros_like(v))
+        h = self.act(self.stem(v))
+        h = self.block1(torch.nn.functional.adaptive_avg_pool3d(h, self.mid))
+        return self.block2(torch.nn.functional.adaptive_avg_pool3d(h, self.low))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.trunk(x).flatten(1), x[:, :1]], dim=1))
+
+
+def _model(d_in: int, p: ClassifierProtocol, grid: tuple[int, int, int] | None) -> torch.nn.Module:
+    if p.architecture == "dnn":
+        return _dnn(d_in, p)
+    if grid is None or d_in != 1 + int(np.prod(grid)):
+        raise HepFastSimError(f"the {p.name} classifier needs low-level inputs of a regular voxel grid "
+                              f"(layers x alpha x r), got {d_in} inputs and grid {grid}")
+    return CylindricalResNet(grid, p.channels, p.hidden, p.slope)
+
+
 def _split(n: int, fractions: tuple[float, float, float], rng: np.random.Generator) -> list[np.ndarray]:
     """Shuffled row indices of one sample cut into train / test / val (CaloChallenge's ttv_split)."""
     counts = (n * np.asarray(fractions)).astype(int)
@@ -184,7 +267,8 @@ def _binned_auc(y: np.ndarray, p: np.ndarray, e: np.ndarray, edges: np.ndarray) 
 
 
 def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
-             standardise: bool, edges: np.ndarray | None = None) -> tuple[float, float, int, dict, tuple]:
+             standardise: bool, edges: np.ndarray | None = None,
+             grid: tuple[int, int, int] | None = None) -> tuple[float, float, int, dict, tuple]:
     rng = np.random.default_rng(seed)
     (tr_r, te_r, va_r), (tr_g, te_g, va_g) = _split(n, p.split, rng), _split(n, p.split, rng)
     if standardise:
@@ -192,7 +276,7 @@ def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
         ref, gen = _scaled(ref, mu, sd), _scaled(gen, mu, sd)
     torch.manual_seed(seed)
     d_in = ref.rows(tr_r[:1]).shape[1]
-    model = _dnn(d_in, p)
+    model = _model(d_in, p, grid)
     opt = torch.optim.Adam(model.parameters(), lr=p.lr)
     lossf = torch.nn.BCEWithLogitsLoss()
     n_tr = len(tr_r) + len(tr_g)
@@ -232,12 +316,14 @@ def _one_run(ref: Inputs, gen: Inputs, n: int, p: ClassifierProtocol, seed: int,
 def classifier_auc(ref: "Inputs | np.ndarray", gen: "Inputs | np.ndarray", *,
                    protocol: "str | ClassifierProtocol" = "calochallenge", runs: int = 3, seed: int = 0,
                    epochs: int | None = None, standardise: bool = False,
-                   energy_bins: "np.ndarray | None" = None) -> ClassifierResult:
+                   energy_bins: "np.ndarray | None" = None,
+                   grid: "tuple[int, int, int] | None" = None) -> ClassifierResult:
     """Train the classifier ``runs`` times (seeds seed, seed + 1, ...: other splits and initialisations) to tell
     reference (label 0) from generated (label 1); AUC 0.5 means indistinguishable. Both samples are cut to the
     size of the smaller one. epochs: overrides the protocol's number of epochs; standardise: scale the inputs by
     the training rows' mean and std (the quick protocol does so for high-level features); energy_bins: edges of
-    incident energy (MeV; Inputs with energies) for the AUC of the same classifiers per bin."""
+    incident energy (MeV; Inputs with energies) for the AUC of the same classifiers per bin; grid: (layers, alpha,
+    r) of the voxels, for the cnn protocol (``regular_grid``)."""
     p = get_protocol(protocol)
     if epochs is not None:
         if epochs < 1:
@@ -253,7 +339,7 @@ def classifier_auc(ref: "Inputs | np.ndarray", gen: "Inputs | np.ndarray", *,
     edges = None if energy_bins is None else np.asarray(energy_bins, np.float64)
     aucs, jsds, epochs_kept, sizes, per_bin = [], [], [], {}, []
     for run in range(runs):
-        auc, jsd, best, sizes, binned = _one_run(ref, gen, n, p, seed + run, standardise, edges)
+        auc, jsd, best, sizes, binned = _one_run(ref, gen, n, p, seed + run, standardise, edges, grid)
         aucs.append(auc)
         jsds.append(jsd)
         epochs_kept.append(best)

@@ -16,7 +16,15 @@ from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import calochallenge as CC
 from hepfastsim.validation import metrics as M
-from hepfastsim.validation.classifier import ClassifierResult, Inputs, classifier_auc, get_protocol, low_level_inputs
+from hepfastsim.validation.classifier import (
+    CNN_PROTOCOL,
+    ClassifierResult,
+    Inputs,
+    classifier_auc,
+    get_protocol,
+    low_level_inputs,
+    regular_grid,
+)
 from hepfastsim.validation.features import (
     Features,
     compute_features,
@@ -88,13 +96,25 @@ def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, high_l
     return low, high, {"low": t1 - t0, "high": t2 - t1, "total": t2 - t0}
 
 
+def cnn_classifier(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, runs: int = 3,
+                   epochs: int | None = None, seed: int = 0) -> ClassifierResult:
+    """The CNN column ("binary cls cnn"): ``CNN_PROTOCOL`` on the low-level inputs of a regular voxel grid."""
+    grid = regular_grid(binning)
+    if grid is None:
+        raise HepFastSimError(f"the CNN classifier needs the same alpha x r grid in every layer; {binning.name} has not")
+    thr = binning.threshold
+    return classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
+                          protocol=CNN_PROTOCOL, runs=runs, epochs=epochs, seed=seed,
+                          energy_bins=decade_edges(ref.energies), grid=grid)
+
+
 def evaluate(
     ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, protocol: str = "calochallenge", classifier_runs: int = 3,
     classifier_epochs: int | None = None, seed: int = 0, fast: bool = False,
-    features: tuple[Features, Features] | None = None, timing_ms: dict[str, float] | None = None,
+    features: tuple[Features, Features] | None = None, timing_ms: dict[str, float] | None = None, cnn: bool = False,
 ) -> dict:
     """All validation metrics of gen against ref. fast=True skips PRDC and the diversity checks; classifier_runs=0
-    skips the classifiers.
+    skips the classifiers; cnn=True adds the CNN classifier column (classifier_runs trainings; regular grids only).
     features: ``sample_features`` when already computed; timing_ms: ms per shower by batch size ("1", "100",
     "10000") for the final-table row."""
     ref.check_binning(binning)
@@ -119,6 +139,10 @@ def evaluate(
         result["classifier_seconds"] = seconds
         result["classifier_low"] = low.as_dict()
         result["classifier_high"] = high.as_dict()
+        if cnn:
+            t0 = time.perf_counter()
+            result["classifier_cnn"] = cnn_classifier(ref, gen, binning, runs=classifier_runs, seed=seed).as_dict()
+            seconds["cnn"] = time.perf_counter() - t0
     if "member" in gen.extras:  # an ensemble's sample: the members' spread is the model's systematic uncertainty
         from hepfastsim.validation.ensemble import ensemble_bands, ensemble_summary
 

@@ -258,6 +258,7 @@ def _table_html(metrics: dict, binning: Binning) -> str:
     if "calochallenge_row" not in metrics:
         return ""
     cols = [("AUC low", "auc_low", "auc_low_std", 3), ("AUC high", "auc_high", "auc_high_std", 3),
+            ("AUC CNN", "auc_cnn", "auc_cnn_std", 3),
             ("FPD × 10³", "fpd_x1e3", "fpd_x1e3_err", 2), ("KPD × 10³", "kpd_x1e3", "kpd_x1e3_err", 3),
             ("sep. E_tot/E_inc", "sep_E_total", None, 4), ("sep. cell E", "sep_cell", None, 4),
             ("ms/shower CPU, batch 1", "ms_cpu_1", None, 2), ("batch 100", "ms_cpu_100", None, 2),
