@@ -481,8 +481,8 @@ def evaluate(
     epochs: Optional[int] = typer.Option(None, min=1, max=10_000, help="override the protocol's classifier epochs"),
     max_events: Optional[int] = typer.Option(None, min=1, help="compare the first N events of each sample (TPC: a stated sample size)"),
     fast: bool = typer.Option(False, help="skip PRDC and the diversity checks"),
-    cnn: bool = typer.Option(False, help="add the CNN classifier column (datasets 2/3 and the demo readout; ~10x the "
-                             "DNN's CPU time)"),
+    cnn: bool = typer.Option(False, help="add the CNN classifier column (datasets 2/3 and the demo readout; minutes "
+                             "per training on dataset 2 on 2 CPU cores)"),
     timing: Optional[Path] = typer.Option(None, help="`benchmark --out` JSON: fills the table's ms-per-shower columns"),
     train: Optional[Path] = typer.Option(None, help="the training sample: adds the statistical amplification study"),
     holdout_energy: Optional[float] = typer.Option(None, help="MeV left out of training: adds metrics at that energy"),
@@ -533,11 +533,10 @@ def evaluate(
 
     get_protocol(protocol)
     b = resolve_binning(binning, reference)
-    if cnn:
-        from hepfastsim.validation.classifier import regular_grid
+    if cnn:   # before the samples are read
+        from hepfastsim.validation.classifier import require_regular_grid
 
-        if regular_grid(b) is None:
-            raise HepFastSimError(f"--cnn needs the same alpha x r grid in every layer; {b.name} has not")
+        require_regular_grid(b)
     timing_ms = timing_row(timing) if timing is not None else None
     ref = read_showers(reference, binning=b, max_events=max_events)
     gen = read_showers(generated, binning=b, max_events=max_events)

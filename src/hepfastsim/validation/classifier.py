@@ -142,6 +142,14 @@ def regular_grid(binning) -> tuple[int, int, int] | None:
     return binning.n_layers, n_a.pop(), n_r.pop()
 
 
+def require_regular_grid(binning) -> tuple[int, int, int]:
+    """``regular_grid`` of the binning, or the one-line error of the CNN classifier when it has none."""
+    grid = regular_grid(binning)
+    if grid is None:
+        raise HepFastSimError(f"the CNN classifier needs the same alpha x r grid in every layer; {binning.name} has not")
+    return grid
+
+
 def _cylinder_pad(x: torch.Tensor) -> torch.Tensor:
     """Pad (N, C, layer, alpha, r) by one cell: circular in alpha (the angle closes), zeros in depth and radius."""
     x = torch.cat([x[:, :, :, -1:], x, x[:, :, :, :1]], dim=3)

@@ -23,7 +23,7 @@ from hepfastsim.validation.classifier import (
     classifier_auc,
     get_protocol,
     low_level_inputs,
-    regular_grid,
+    require_regular_grid,
 )
 from hepfastsim.validation.features import (
     Features,
@@ -99,9 +99,7 @@ def classifiers(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, high_l
 def cnn_classifier(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, *, runs: int = 3,
                    epochs: int | None = None, seed: int = 0) -> ClassifierResult:
     """The CNN column ("binary cls cnn"): ``CNN_PROTOCOL`` on the low-level inputs of a regular voxel grid."""
-    grid = regular_grid(binning)
-    if grid is None:
-        raise HepFastSimError(f"the CNN classifier needs the same alpha x r grid in every layer; {binning.name} has not")
+    grid = require_regular_grid(binning)
     thr = binning.threshold
     return classifier_auc(low_level_inputs(ref.showers, ref.energies, thr), low_level_inputs(gen.showers, gen.energies, thr),
                           protocol=CNN_PROTOCOL, runs=runs, epochs=epochs, seed=seed,
