@@ -206,7 +206,7 @@ def test_tpc_value_beyond_float32_is_refused(tmp_path):
         read_tpc(f)
 
 
-@pytest.mark.parametrize("binning, n, voxels", [("demo", 240, 576), ("ds2", 30, 6480)])
+@pytest.mark.parametrize("binning, n, voxels", [("demo", 90, 576), ("ds2", 30, 6480)])
 def test_cli_train_with_discrete_energies_and_calibration(tmp_path, binning, n, voxels):
     """The README's --energies 1000,10000,100000 spec, simulated and trained through the CLI with calibration on,
     on the demo readout and on dataset 2 by name."""

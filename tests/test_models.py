@@ -346,18 +346,6 @@ def test_gan_with_sparsity_surrogate(tiny):
         get_family("gan")(calo_spec(B), hidden=8, layers=1, epochs=1, surrogate="nope").fit(train)
 
 
-def test_demo_end_to_end_tiny(tmp_path):
-    """`hepfastsim demo` (what `make demo` runs) on a tiny sample: simulate, train, generate, evaluate, time."""
-    import json
-
-    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--model", "gan", "--minutes", "0.05",
-                                 "--n-train", "400", "--n-test", "200", "--classifier-epochs", "3"])
-    assert r.exit_code == 0, r.output
-    s = json.loads((tmp_path / "d" / "summary.json").read_text())
-    assert 0.0 <= s["auc_low"] <= 1.0 and s["speedup_10GeV_batch10000"] > 0
-    assert check_report_html(tmp_path / "d" / "report_gan" / "report.html") >= 8
-
-
 def test_shipped_configs_validate_and_wrong_types_are_refused():
     """Every shipped YAML validates against its family's typed options (and the calibration step's); an unknown
     key, a wrong type or a value out of range is a one-line error naming the option."""

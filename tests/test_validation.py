@@ -393,6 +393,46 @@ def test_evaluate_without_classifiers_gives_the_distances_alone():
     assert m["calochallenge_row"]["auc_low"] is None and m["calochallenge_row"]["fpd_x1e3"] == 1e3 * m["fpd"]
 
 
+def test_report_panels_keep_their_texts_apart():
+    """A grid of (histogram, ratio) panels as the report draws them, with the longest titles it writes (two lines:
+    separation power and overflow) and log axes: no title, axis label or tick label of one panel overlaps a text
+    of another, and every text lies inside the figure (the report's pages once had labels running into the next
+    row's titles)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.style import context
+    import mplhep as hep
+
+    from hepfastsim.validation.report import _panel_grid, _ratio_hist
+
+    rng = np.random.default_rng(0)
+    names = [f"e_layer_{i}" for i in range(9)]
+    sep = {"value": 0.123, "overflow_reference": 0.012, "overflow_generated": 0.345}
+    with context(hep.style.ROOT):
+        fig, pairs = _panel_grid(names)
+        for (top, bot), name in zip(pairs, names):
+            _ratio_hist(top, bot, rng.lognormal(3, 1, 500), rng.lognormal(3, 1.1, 500), name,
+                        np.geomspace(1e-2, 1e4, 30), sep=sep, log_x=True)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+    page = fig.bbox
+    boxes = []   # (panel, text bbox)
+    for k, (top, bot) in enumerate(pairs):
+        def drawn(labels, lim, i):   # tick labels inside the view limits (matplotlib draws only those)
+            lo, hi = sorted(lim)
+            return [t for t in labels if lo * (1 - 1e-9) <= t.get_position()[i] <= hi * (1 + 1e-9)]
+
+        texts = [top.title, top.yaxis.label, bot.xaxis.label, bot.yaxis.label]
+        texts += drawn(top.get_yticklabels(), top.get_ylim(), 1) + drawn(bot.get_xticklabels(), bot.get_xlim(), 0)
+        texts += drawn(bot.get_yticklabels(), bot.get_ylim(), 1)
+        for t in texts:
+            if t.get_visible() and t.get_text():
+                bb = t.get_window_extent(renderer)
+                assert page.x0 <= bb.x0 and bb.x1 <= page.x1 and page.y0 <= bb.y0 and bb.y1 <= page.y1, (k, t.get_text())
+                boxes.append((k, bb))
+    clashes = [(i, j) for a, (i, bi) in enumerate(boxes) for j, bj in boxes[a + 1:] if i != j and bi.overlaps(bj)]
+    assert not clashes, clashes[:5]
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
