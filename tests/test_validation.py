@@ -394,8 +394,8 @@ def test_evaluate_without_classifiers_gives_the_distances_alone():
 
 
 def test_report_panels_keep_their_texts_apart():
-    """A grid of (histogram, ratio) panels as the report draws them, with the longest titles it writes (two lines:
-    separation power and overflow) and log axes: no title, axis label or tick label of one panel overlaps a text
+    """A grid of (histogram, ratio) panels as the report draws them, with the longest titles it writes (three lines:
+    name, separation power, overflow) and log axes: no title, axis label or tick label of one panel overlaps a text
     of another, and every text lies inside the figure (the report's pages once had labels running into the next
     row's titles)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -414,13 +414,14 @@ def test_report_panels_keep_their_texts_apart():
                         np.geomspace(1e-2, 1e4, 30), sep=sep, log_x=True)
         renderer = FigureCanvasAgg(fig).get_renderer()
         fig.draw(renderer)
+    def drawn(labels, lim, i):   # tick labels inside the view limits (matplotlib draws only those)
+        lo, hi = sorted(lim)
+        tol = 1e-9 * max(abs(lo), abs(hi))
+        return [t for t in labels if lo - tol <= t.get_position()[i] <= hi + tol]
+
     page = fig.bbox
     boxes = []   # (panel, text bbox)
     for k, (top, bot) in enumerate(pairs):
-        def drawn(labels, lim, i):   # tick labels inside the view limits (matplotlib draws only those)
-            lo, hi = sorted(lim)
-            return [t for t in labels if lo * (1 - 1e-9) <= t.get_position()[i] <= hi * (1 + 1e-9)]
-
         texts = [top.title, top.yaxis.label, bot.xaxis.label, bot.yaxis.label]
         texts += drawn(top.get_yticklabels(), top.get_ylim(), 1) + drawn(bot.get_xticklabels(), bot.get_xlim(), 0)
         texts += drawn(bot.get_yticklabels(), bot.get_ylim(), 1)

@@ -95,7 +95,7 @@ def _ratio_hist(ax_top, ax_bot, ref, gen, name, edges=None, sep=None, band: dict
 
 def _panel_grid(names: list[str]) -> tuple[Figure, list[tuple[object, object]]]:
     """A figure with a (histogram, ratio) pair of axes per name. The spacing is fixed in inches (room for a
-    two-line title above each pair, tick labels and the x label below it) instead of a layout engine, whose
+    title of up to three lines above each pair, tick labels and the x label below it) instead of a layout engine, whose
     passes over every tick label made drawing the report several times slower."""
     ncol = min(3 if len(names) <= 9 else 5, len(names))
     nrow = (len(names) + ncol - 1) // ncol
