@@ -14,11 +14,12 @@ from conftest import check_report_html
 
 def test_demo_runs_end_to_end_and_checks_the_shipped_ds2_model(tmp_path):
     out = tmp_path / "d"
-    r = CliRunner().invoke(app, ["demo", "--out", str(out), "--minutes", "0.05", "--n-train", "300", "--n-test", "200",
+    r = CliRunner().invoke(app, ["demo", "--out", str(out), "--epochs", "3", "--n-train", "300", "--n-test", "200",
                                  "--classifier-epochs", "2", "--n-ds2", "60"])
     assert r.exit_code == 0, r.output
     written = json.loads((out / "summary.json").read_text())
     assert written["ds2_showers"] == 60 and written["total_minutes"] > 0
+    assert written["epochs"] == 3                    # the demo's budget is epochs, not wall-clock minutes
     for key in ("auc_low", "auc_high"):
         assert 0.0 <= written[key] <= 1.0
     for key in ("ds2_auc_low", "ds2_auc_high"):   # "mean +- std" of the 3 trainings

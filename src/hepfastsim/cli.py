@@ -641,19 +641,21 @@ def export(
 def demo(
     out: Path = typer.Option(Path("demo_output"), help="work folder (simulated data is cached there)"),
     model: str = typer.Option("fm", help="model family to train"),
-    minutes: float = typer.Option(3.5, min=0.01, max=10_000, help="training time budget"),
-    n_train: int = typer.Option(16000, min=100),
-    n_test: int = typer.Option(3000, min=100),
+    epochs: int = typer.Option(300, min=1, max=100_000, help="training budget in epochs (early stopping may end it sooner)"),
+    minutes: Optional[float] = typer.Option(None, min=0.01, max=10_000,
+                                            help="wall-clock cap on the training as well (a quick look; epochs are what compare)"),
+    n_train: int = typer.Option(6000, min=100),
+    n_test: int = typer.Option(2000, min=100),
     classifier_epochs: Optional[int] = typer.Option(None, min=1, max=10_000,
                                                     help="override the CaloChallenge classifier's 50 epochs (quick look)"),
-    n_ds2: int = typer.Option(400, min=0, help="dataset-2 showers to check the shipped ds2 model on (0: skip)"),
+    n_ds2: int = typer.Option(300, min=0, help="dataset-2 showers to check the shipped ds2 model on (0: skip)"),
     seed: int = typer.Option(0, min=0),
 ) -> None:
     """End to end on the built-in simulation: simulate (cached), train, generate, evaluate, benchmark; then the
     shipped dataset-2 model against fresh dataset-2 showers."""
     from hepfastsim.demo import run_demo
 
-    run_demo(out, model=model, minutes=minutes, n_train=n_train, n_test=n_test, seed=seed,
+    run_demo(out, model=model, epochs=epochs, minutes=minutes, n_train=n_train, n_test=n_test, seed=seed,
              classifier_epochs=classifier_epochs, n_ds2=n_ds2)
 
 
