@@ -1,6 +1,6 @@
 """`make demo`: the main job end to end on the built-in simulation, printed as a summary.
 
-simulate (cached in the work folder) -> train the default model within a time budget ->
+simulate (cached in the work folder) -> train the default model for a number of epochs ->
 generate at the test energies -> evaluate against held-out full simulation -> time it;
 then the shipped dataset-2 model (no training) against fresh dataset-2 showers of the built-in simulation.
 """
@@ -93,8 +93,8 @@ def run_demo(out: Path, model: str = "fm", epochs: int = 300, n_train: int = 600
              minutes: float | None = None) -> dict:
     """The demo with its defaults sized for <= 15 minutes on 2 cores from a fresh clone (RESULTS: `make demo`).
 
-    Training is budgeted in epochs (the family's early stopping may end it sooner), so that every machine trains the
-    same model; minutes adds a wall-clock cap on top (a quick look, not for comparisons)."""
+    Training is budgeted in epochs (the family's early stopping may end it sooner), so that a slower machine trains
+    as many steps, not fewer; minutes adds a wall-clock cap on top (a quick look, not for comparisons)."""
     t_start = time.time()
     train_p, test_p, fs = demo_data(out, n_train, n_test, seed)
     b = fs.binning
