@@ -208,9 +208,10 @@ def test_same_simulation_indistinguishable(demo_samples):
 
 @pytest.mark.slow
 def test_scaled_voxels_at_10_gev_low_level_sees_what_the_best_feature_sees(samples_10gev):
-    """5 % more energy in every voxel at 10 GeV: the low-level classifier (CaloChallenge's protocol) must be at least
-    as sensitive as the best single high-level feature, minus 0.02. Slow (10 000 simulated showers at 10 GeV and a
-    full 50-epoch training, ~4 min on 2 cores): `make test-slow`."""
+    """5 % more energy in every voxel at 10 GeV: the low-level classifier (CaloChallenge's protocol, mean of 3
+    trainings: one training's AUC scatters by ~0.01, half the margin) must be at least as sensitive as the best single
+    high-level feature, minus 0.02. Slow (10 000 simulated showers at 10 GeV and three full 50-epoch trainings, ~10 min
+    on 2 cores): `make test-slow`."""
     ref, other = samples_10gev
     scaled = other.showers * 1.05
     xr, names = feature_matrix(ref.showers, ref.energies, B)
@@ -219,8 +220,8 @@ def test_scaled_voxels_at_10_gev_low_level_sees_what_the_best_feature_sees(sampl
     single = [abs(roc_auc_score(y, np.r_[xr[:, j], xs[:, j]]) - 0.5) + 0.5 for j in range(xr.shape[1])]
     best = int(np.argmax(single))
     low = classifier_auc(low_level_inputs(ref.showers, ref.energies, B.threshold),
-                         low_level_inputs(scaled, other.energies, B.threshold), protocol="calochallenge", runs=1)
-    print("best single feature", names[best], single[best], "low-level AUC", low.auc)
+                         low_level_inputs(scaled, other.energies, B.threshold), protocol="calochallenge", runs=3)
+    print("best single feature", names[best], single[best], "low-level AUC", low.auc, "runs", low.aucs)
     assert low.auc >= single[best] - 0.02
 
 
