@@ -415,6 +415,7 @@ def test_report_panels_keep_their_texts_apart():
                         np.geomspace(1e-2, 1e4, 30), sep=sep, log_x=True)
         renderer = FigureCanvasAgg(fig).get_renderer()
         fig.draw(renderer)
+
     def drawn(labels, lim, i):   # tick labels inside the view limits (matplotlib draws only those)
         lo, hi = sorted(lim)
         tol = 1e-9 * max(abs(lo), abs(hi))
