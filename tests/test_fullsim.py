@@ -237,6 +237,26 @@ def test_a_fast_primary_ionises_the_first_si_layer():
     assert (si0 > 0.03).all(), np.sort(si0)[:5]
 
 
+def test_per_material_production_cuts_replace_the_global_ones():
+    """Cuts.per_material sets one material's delta-ray and photon cuts (MeV): the default cuts given per material,
+    with other global values, give bit-identical showers; without delta rays from the tungsten (cut 50 MeV there)
+    ~6 % less energy reaches the silicon at 1 GeV (400 showers: 0.9 % standard error): delta rays of W cross into Si."""
+    from hepfastsim.fullsim import FullSim
+    from hepfastsim.fullsim.physics import Cuts
+
+    e = np.full(400, 1000.0)
+    ref = FullSim(binning="ds2").run(e, "e-", seed=3)
+    same = FullSim(binning="ds2", cuts=Cuts(delta_production=2.0, photon_production=0.5,
+                                            per_material={"W": (0.5, 0.1), "Si": (0.5, 0.1)})).run(e, "e-", seed=3)
+    np.testing.assert_array_equal(ref.showers, same.showers)
+    no_w_delta = FullSim(binning="ds2", cuts=Cuts(per_material={"W": (50.0, 0.1)})).run(e, "e-", seed=3)
+    assert no_w_delta.totals[:, 3].mean() / ref.totals[:, 3].mean() < 0.975
+    with pytest.raises(HepFastSimError, match="'Pb', a material detector"):
+        FullSim(binning="ds2", cuts=Cuts(per_material={"Pb": (0.5, 0.1)}))
+    with pytest.raises(HepFastSimError, match="two positive energies"):
+        FullSim(binning="ds2", cuts=Cuts(per_material={"W": (0.0, 0.1)}))
+
+
 def test_mip_loss_in_300_um_si_has_the_landau_peak(fullsim_demo):
     """The sub-cut loss of a 10 GeV electron crossing 0.3 mm of Si: most probable ~84-90 keV (PDG review, passage of
     particles through matter: Bichsel's straggling functions, ~0.28 keV/um on the plateau) and the mean kept. A sum

@@ -56,12 +56,34 @@ def test_wrong_geant4_pybind_version_is_a_one_line_error(monkeypatch):
 
 def test_geant4_options_are_checked_before_geant4_starts():
     from hepfastsim.fullsim import make_engine
+    from hepfastsim.fullsim.geant4 import Geant4Sim
 
     with pytest.raises(HepFastSimError, match="unknown Geant4 physics"):
         make_engine("geant4", None, "demo", physics="QGSP")
     with pytest.raises(HepFastSimError, match="needs the Geant4 data sets"):
         make_engine("geant4", None, "demo", physics="FTFP_BERT")
+    with pytest.raises(HepFastSimError, match="production cut must be a positive length"):
+        Geant4Sim(None, "demo", physics="data-free-em", production_cut_mm=-0.7)
     with pytest.raises(HepFastSimError, match="unknown engine"):
         make_engine("fluka", None, "demo")
     with pytest.raises(HepFastSimError, match="Geant4 option"):
         make_engine("builtin", None, "demo", physics="data-free-em")
+
+
+def test_the_range_cut_is_set_and_converted_per_material():
+    """A 2 mm range cut reaches Geant4 (its table of couples and the file attributes) and converts to Geant4's
+    energies per material: e- in W 4.68 MeV, in Si 0.93 MeV (0.7 mm: 1.65 and 0.42), the energies the built-in engine
+    takes as per-material cuts."""
+    code = ("import json; from hepfastsim.fullsim.geant4 import Geant4Sim; "
+            "g = Geant4Sim(None, 'ds2', physics='data-free-em', production_cut_mm=2.0); g.run([1000.0], 'e-', seed=1); "
+            "g.g4.G4ProductionCutsTable.GetProductionCutsTable().DumpCouples(); "
+            "print(json.dumps([g.energy_cuts(), g.attrs()['production_cut_mm']]))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=300).stdout
+    import json
+
+    applied = [line.split()[4:6] for line in out.splitlines() if line.strip().startswith("Range cuts")]
+    assert applied and all(v == ["2", "mm"] for v in applied), applied
+    cuts, attr = json.loads(out.strip().splitlines()[-1])
+    assert attr == 2.0
+    assert cuts["W"][0] == pytest.approx(4.675, rel=0.01) and cuts["Si"][0] == pytest.approx(0.9306, rel=0.01)
+    assert cuts["W"][1] == pytest.approx(0.1317, rel=0.01) and cuts["Si"][1] == pytest.approx(0.009645, rel=0.01)

@@ -24,7 +24,7 @@ Units: energies MeV, lengths mm, cross sections as inverse mean free paths (1/mm
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -286,6 +286,12 @@ class Cuts:
     msc_max_scatter: float = 1.0  # largest s / lambda_1 of one e+- step (multiple-scattering step limit)
     msc_min_step_mm: float = 0.001  # ... but no step shorter than this
     msc_hard_fraction: float = 0.2  # hard (single) elastic collisions: mean free path this times lambda_1
+    # production cuts of single materials, {name: (delta rays, brems photons)} in MeV, instead of the two above
+    per_material: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def production(self, material: str) -> tuple[float, float]:
+        """(delta-ray, brems-photon) production cuts (MeV) in a material."""
+        return self.per_material.get(material, (self.delta_production, self.photon_production))
 
 
 @dataclass
@@ -307,6 +313,7 @@ class PhysicsTables:
     samp_z: np.ndarray      # (M,) Z of the element used for sampling screening
     samp_fc: np.ndarray     # (M,) its Coulomb correction
     mean_exc: np.ndarray    # (M,) mean excitation energy, MeV (lower end of the collision spectrum)
+    prod_cuts: np.ndarray   # (M, 2) production cuts, MeV: [delta rays, brems photons]
     cuts: Cuts
 
 
@@ -321,7 +328,9 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     mu_c = np.zeros((m, ne))
     mu_p = np.zeros((m, ne))
     mu_pair = np.zeros((m, ne))
+    prod_cuts = np.array([cuts.production(mat.name) for mat in materials])
     for i, mat in enumerate(materials):
+        delta_cut, k_cut = prod_cuts[i]
         rad_loss = np.zeros(ne)
         for z, _, n in mat.elements:
             lr, lp = l_rad(z)
@@ -330,7 +339,7 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
             pref = ALPHA * R_E_CM**2 * z * (z + xi) * n  # 1/cm
             pair_bh = np.zeros(ne)
             for j, t in enumerate(grid):
-                above, below = _brems_integrals(float(z), fc, float(t), cuts.photon_production)
+                above, below = _brems_integrals(float(z), fc, float(t), k_cut)
                 mu_b[i, j] += pref * above / 10.0
                 rad_loss[j] += pref * below / 10.0
                 pair_bh[j] = pref * _pair_integral(float(z), fc, float(t)) / 10.0
@@ -341,8 +350,8 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
             mu_p[i] += n * photo_per_atom(z, grid) / 10.0
             mu_c[i] += n * compton_per_atom(z, grid) / 10.0
         for q, positron in enumerate((False, True)):
-            dedx[q, i] = restricted_collision_dedx(mat, grid, cuts.delta_production, positron) + rad_loss
-            mu_d[q, i] = mat.electron_density * moller_bhabha_per_electron(grid, cuts.delta_production, positron) / 10.0
+            dedx[q, i] = restricted_collision_dedx(mat, grid, delta_cut, positron) + rad_loss
+            mu_d[q, i] = mat.electron_density * moller_bhabha_per_electron(grid, delta_cut, positron) / 10.0
             inv = 1.0 / np.maximum(dedx[q, i], 1e-12)
             # range from the grid start: R(T0) = T0 / dEdx(T0), then trapezoid in T
             r0 = grid[0] / max(dedx[q, i, 0], 1e-12)
@@ -354,5 +363,5 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
         screen=np.array([screened_rutherford(mat, grid)[1] for mat in materials]), x0=np.array([mat.x0_mm for mat in materials]),
         n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
-        mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), cuts=cuts,
+        mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), prod_cuts=prod_cuts, cuts=cuts,
     )

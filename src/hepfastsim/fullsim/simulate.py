@@ -265,6 +265,14 @@ class FullSim(Engine):
             raise HepFastSimError(f"detector {self.detector.name!r}: Birks quenching and the hit time cut are applied by "
                                   "the Geant4 engine only (--engine geant4)")
         self.cuts = cuts or Cuts()
+        names = {m.name for m in self.detector.materials}
+        for name, values in self.cuts.per_material.items():
+            if name not in names:
+                raise HepFastSimError(f"production cuts for {name!r}, a material detector {self.detector.name!r} does "
+                                      f"not have (it has {', '.join(sorted(names))})")
+            if len(values) != 2 or not all(np.isfinite(v) and v > 0 for v in values):
+                raise HepFastSimError(f"production cuts for {name!r} must be two positive energies (delta rays, "
+                                      f"photons) in MeV, got {values!r}")
         self.tables = build_tables(self.detector.materials, self.cuts)
         self._geo = self.detector.layer_arrays()
         self._ro = self.binning.flat_tables()
@@ -274,7 +282,8 @@ class FullSim(Engine):
         return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo",
                                   "physics_revision": BUILTIN_PHYSICS_REVISION,
                                   "cuts_MeV": f"e-track {c.electron_tracking}, delta {c.delta_production}, "
-                                              f"photon {c.photon_production}, photon-track {c.photon_tracking}"}
+                                              f"photon {c.photon_production}, photon-track {c.photon_tracking}"
+                                              + "".join(f"; {m}: delta {d}, photon {k}" for m, (d, k) in c.per_material.items())}
 
     def _simulate(self, energies, pdg, theta, phi, entry_xy, seed):
         n = len(energies)
@@ -291,7 +300,7 @@ class FullSim(Engine):
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_map,
             t.grid, t.range_, t.dedx, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
-            t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
+            t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, t.prod_cuts, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         lost = out[3][:, 4]
         if np.any(lost > 0):

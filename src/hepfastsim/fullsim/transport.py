@@ -398,12 +398,12 @@ def deposit_hits(e, x, y, z, k, ro_map, x_entry, y_entry, tx, ty, r_edges, n_r, 
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_map,
                  grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                 x0, n_el, samp_z, samp_fc, mean_exc, cuts,
+                 x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
                  r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial, totals):
     """Transport one primary and all its secondaries; fills voxels, si_layer, radial and totals in place."""
     np.random.seed(seed)
-    e_track, delta_cut, k_cut, g_track, max_dvar, min_step, hard = cuts[0], cuts[1], cuts[2], cuts[3], cuts[4], cuts[5], cuts[6]
+    e_track, g_track, max_dvar, min_step, hard = cuts[0], cuts[3], cuts[4], cuts[5], cuts[6]
     log_e0 = np.log(grid[0])
     inv_dlog = 1.0 / (np.log(grid[1]) - log_e0)
     n_layers = z_front.shape[0]
@@ -547,6 +547,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 ptype = -1
                 break
             m = lmat[lay]
+            delta_cut, k_cut = prod_cuts[m, 0], prod_cuts[m, 1]   # production cuts of this layer's material
             rng = _lookup(range_[q, m], log_e0, inv_dlog, t)
             if t <= e_track or rng < min(z - z_front[lay], z_back[lay] - z):
                 # below the tracking floor, or range rejection: the residual range cannot leave the layer
@@ -708,7 +709,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
                    z_front, z_back, lmat, lsens, ro_map,
                    grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                   x0, n_el, samp_z, samp_fc, mean_exc, cuts,
+                   x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
     """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 5)."""
     n = energies.shape[0]
@@ -720,7 +721,7 @@ def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
                      z_front, z_back, lmat, lsens, ro_map,
                      grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                     x0, n_el, samp_z, samp_fc, mean_exc, cuts,
+                     x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
                      r_edges, n_r, n_a, offs, r_max,
                      voxels[i], si_layer[i], radial[i], totals[i])
     return voxels, si_layer, radial, totals

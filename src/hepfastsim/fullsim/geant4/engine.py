@@ -201,13 +201,17 @@ class Geant4Sim(Engine):
 
     physics: 'auto' (FTFP_BERT when the data sets are installed, else the data-free FTFP_BERT), 'FTFP_BERT',
     'data-free-FTFP_BERT' (every particle, no data sets) or 'data-free-em' (e-, e+, gamma only; starts faster).
-    Energies MeV, lengths mm; production cut 0.7 mm in every material."""
+    Energies MeV, lengths mm; production_cut_mm: the range cut of every particle in every material (Geant4's default
+    0.7 mm), converted by Geant4 into an energy per material (``energy_cuts``)."""
 
     name = "geant4"
 
     def __init__(self, detector: Detector | None = None, binning: Binning | str | Path = "demo", physics: str = "auto",
-                 quiet: bool = True):
+                 quiet: bool = True, production_cut_mm: float = PRODUCTION_CUT_MM):
         super().__init__(detector, binning)
+        if not (np.isfinite(production_cut_mm) and production_cut_mm > 0):
+            raise HepFastSimError(f"the production cut must be a positive length in mm, got {production_cut_mm}")
+        self.production_cut_mm = float(production_cut_mm)
         from hepfastsim.fullsim.geant4.setup import have_datasets, import_geant4
 
         if physics not in PHYSICS:
@@ -227,11 +231,11 @@ class Geant4Sim(Engine):
         self._start()
 
     def _start(self) -> None:
-        key = (self.detector, self.physics)
+        key = (self.detector, self.physics, self.production_cut_mm)
         if _SESSION:
             if _SESSION["key"] != key:
-                raise HepFastSimError("one Geant4 geometry and physics list per process: start another process "
-                                      "(e.g. --shards) for another detector")
+                raise HepFastSimError("one Geant4 geometry, physics list and production cut per process: start another "
+                                      "process (e.g. --shards) for another detector")
             self.bgg_repair = _SESSION["bgg_repair"]
             return
         g4 = self.g4
@@ -246,7 +250,7 @@ class Geant4Sim(Engine):
                 rm.SetUserAction(action)
             ui = g4.G4UImanager.GetUIpointer()
             for cmd in ("/control/verbose 0", "/run/verbose 0", "/event/verbose 0", "/tracking/verbose 0",
-                        "/process/em/verbose 0", "/process/had/verbose 0", f"/run/setCut {PRODUCTION_CUT_MM} mm"):
+                        "/process/em/verbose 0", "/process/had/verbose 0", f"/run/setCut {self.production_cut_mm} mm"):
                 ui.ApplyCommand(cmd)
             g4.G4EmParameters.Instance().SetVerbose(0)
             if self.physics == "data-free-FTFP_BERT":
@@ -265,7 +269,19 @@ class Geant4Sim(Engine):
 
     def attrs(self) -> dict:
         return super().attrs() | {"physics": self.physics, "geant4_version": self.g4.G4Version.strip("$ ").replace("Name: ", ""),
-                                  "production_cut_mm": PRODUCTION_CUT_MM}
+                                  "production_cut_mm": self.production_cut_mm}
+
+    def energy_cuts(self) -> dict[str, tuple[float, float]]:
+        """{material: (e- cut, gamma cut)} in MeV: Geant4's conversion of the range cut in each layer material (what
+        the built-in engine takes as ``Cuts.per_material`` for a like-for-like comparison)."""
+        g4 = self.g4
+        calc = g4.G4EmCalculator()
+        out = {}
+        for m in sorted({l.material for l in self.detector.layers}):
+            mat = g4.G4Material.GetMaterial(NIST[m])
+            out[m] = tuple(float(calc.ComputeEnergyCutFromRangeCut(self.production_cut_mm, p, mat))
+                           for p in (g4.G4Electron.Electron(), g4.G4Gamma.Gamma()))
+        return out
 
     def _simulate(self, energies, pdg, theta, phi, entry_xy, seed):
         n = len(energies)
