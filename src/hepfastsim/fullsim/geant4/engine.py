@@ -275,6 +275,8 @@ class Geant4Sim(Engine):
         """{material: (e- cut, gamma cut)} in MeV: Geant4's conversion of the range cut in each layer material (what
         the built-in engine takes as ``Cuts.per_material`` for a like-for-like comparison)."""
         g4 = self.g4
+        with _quiet(self.quiet):
+            _SESSION["rm"].BeamOn(0)   # the conversion needs the physics tables (built by the first run)
         calc = g4.G4EmCalculator()
         out = {}
         for m in sorted({l.material for l in self.detector.layers}):
