@@ -44,7 +44,11 @@ def _run(absorber: str, n: int) -> dict:
         mat = lib.G4Material.GetMaterial(f"G4_{m.name}")
         urban.tables.mu_tr[i] = [calc.ComputeCrossSectionPerVolume(float(e), lib.G4Electron.Electron(), "msc", mat, 0.0)
                                  for e in urban.tables.grid]
-    out = {"cuts_MeV": cuts}
+    grid = urban.tables.grid
+    ratio = {m.name: {f"{e:g} MeV": float(np.interp(np.log(e), np.log(grid), urban.tables.mu_tr[i])
+                                          / np.interp(np.log(e), np.log(grid), same_cuts.tables.mu_tr[i]))
+                      for e in (0.1, 1.0, 10.0)} for i, m in enumerate(urban.detector.materials)}
+    out = {"cuts_MeV": cuts, "urban_over_builtin_inverse_lambda1": ratio}
     for e in ENERGIES_MEV:
         row = {}
         for name, eng in (("geant4", g4), ("builtin_same_cuts", same_cuts), ("builtin_urban_lambda1", urban)):
@@ -64,13 +68,20 @@ def main() -> None:
         futs = {a: pool.submit(_run, a, args.n) for a in ABSORBERS}
         rows = {f"Si 0.3 mm + {a} {ABSORBERS[a]} mm": f.result() for a, f in futs.items()}
     for geo, r in rows.items():
-        print(f"{geo} (Geant4 cuts {r['cuts_MeV']})")
+        print(f"{geo} (Geant4 cuts {r['cuts_MeV']}; Urban / built-in 1/lambda_1: "
+              f"{ {m: {e: round(v, 3) for e, v in d.items()} for m, d in r['urban_over_builtin_inverse_lambda1'].items()} })")
         for e in ENERGIES_MEV:
             v = r[f"{e:g} MeV"]
             g = v["geant4"]["si_keV"]
             print(f"  e- {e:5g} MeV: Si keV geant4 {g:7.2f} +- {v['geant4']['si_keV_err']:.2f}" + "".join(
                 f" | {k} {v[k]['si_keV']:7.2f} +- {v[k]['si_keV_err']:.2f} ({v[k]['si_keV'] / g - 1:+.1%})"
                 for k in ("builtin_same_cuts", "builtin_urban_lambda1")))
+    w, si = rows["Si 0.3 mm + W 5.0 mm"], rows["Si 0.3 mm + Si 5.0 mm"]
+    print("returned from the W (Si deposit in front of W minus in front of Si), keV:")
+    for e in ENERGIES_MEV:
+        back = {k: w[f"{e:g} MeV"][k]["si_keV"] - si[f"{e:g} MeV"][k]["si_keV"]
+                for k in ("geant4", "builtin_same_cuts", "builtin_urban_lambda1")}
+        print(f"  e- {e:5g} MeV: " + " | ".join(f"{k} {v:6.1f} ({v / back['geant4'] - 1:+.0%})" for k, v in back.items()))
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "n": args.n, "rows": rows, "wall_seconds": time.time() - t0}
     args.out.write_text(json.dumps(result, indent=1))
     print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
