@@ -290,8 +290,8 @@ class FullSim(Engine):
         ux, uy, uz = np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)
         t = self.tables
         c = self.cuts
-        cuts = np.array([c.electron_tracking, c.delta_production, c.photon_production, c.photon_tracking,
-                         c.msc_max_scatter, c.msc_min_step_mm, c.msc_hard_fraction])
+        # tracking floors and step limits; the production cuts travel per material in t.prod_cuts
+        cuts = np.array([c.electron_tracking, c.photon_tracking, c.msc_max_scatter, c.msc_min_step_mm, c.msc_hard_fraction])
         zf, zb, lmat, lsens = self._geo
         r_edges, n_r, n_a, offs, r_max = self._ro
         seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**32 - 1)

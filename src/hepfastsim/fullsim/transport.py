@@ -403,7 +403,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  voxels, si_layer, radial, totals):
     """Transport one primary and all its secondaries; fills voxels, si_layer, radial and totals in place."""
     np.random.seed(seed)
-    e_track, g_track, max_dvar, min_step, hard = cuts[0], cuts[3], cuts[4], cuts[5], cuts[6]
+    e_track, g_track, max_dvar, min_step, hard = cuts[0], cuts[1], cuts[2], cuts[3], cuts[4]
     log_e0 = np.log(grid[0])
     inv_dlog = 1.0 / (np.log(grid[1]) - log_e0)
     n_layers = z_front.shape[0]
