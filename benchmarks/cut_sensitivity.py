@@ -38,11 +38,11 @@ def _geant4(cut_mm: float, energy: float, n: int, seed: int) -> dict:
 
 
 def _observables(showers: np.ndarray, si: np.ndarray, energy: float, binning) -> dict:
+    from fullsim_vs_geant4 import mean_depth   # the ground-truth benchmark's depth (a script beside this one)
     from hepfastsim.validation.features import layer_energies
 
     n = len(si)
-    e_layer = layer_energies(showers, binning).astype(np.float64)
-    depth = (e_layer * np.arange(e_layer.shape[1])).sum(1) / np.maximum(e_layer.sum(1), 1e-30)
+    depth = mean_depth(layer_energies(showers, binning).astype(np.float64))
     frac = si / energy
     return {"si_fraction": float(frac.mean()), "si_fraction_err": float(frac.std() / np.sqrt(n)),
             "depth": float(depth.mean()), "depth_err": float(depth.std() / np.sqrt(n)), "n": n}

@@ -69,12 +69,17 @@ def _t_max(profile: np.ndarray) -> float:
     return float((p[1] - 1) / p[2])
 
 
+def mean_depth(e_layer: np.ndarray) -> np.ndarray:
+    """Per shower, the energy-weighted mean readout layer (0 = front) of its (N, layers) layer energies."""
+    return (e_layer * np.arange(e_layer.shape[1])).sum(1) / np.maximum(e_layer.sum(1), 1e-30)
+
+
 def observables(d: dict, binning) -> dict:
     from hepfastsim.validation.features import layer_energies
 
     e_layer = layer_energies(d["showers"], binning).astype(np.float64)
     ratio = d["showers"].sum(1, dtype=np.float64) / d["energies"]
-    depth = (e_layer * np.arange(e_layer.shape[1])).sum(1) / np.maximum(e_layer.sum(1), 1e-30)
+    depth = mean_depth(e_layer)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = np.corrcoef(e_layer.T)  # layers without energy in every shower give NaN rows
     cum = np.cumsum(d["radial"].sum(0))
