@@ -72,3 +72,32 @@ def test_a_missing_shipped_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(P, "HERE", tmp_path)
     with pytest.raises(HepFastSimError, match="not in this installation"):
         P.resolve_model("ds2")
+
+
+def test_generate_streams_the_showers_into_the_file(tmp_path, monkeypatch):
+    """`generate` writes the showers piece by piece (here 500 of 6000 at a time): the file holds every condition
+    row; the first piece is what one sample call with the seed gives, the others have seeds of their own; the numpy
+    memory at its peak stays below a third of the 6000 showers (all of them in memory before writing: more)."""
+    import tracemalloc
+
+    from typer.testing import CliRunner
+
+    import hepfastsim.cli as cli
+    from hepfastsim.data.calo_io import read_showers
+
+    gen = load_generator("demo")
+    n, v = 6000, gen.spec.n_features
+    monkeypatch.setattr(cli, "GENERATE_PIECE_BYTES", 500 * 4 * v)
+    args = ["generate", "--model", "demo", "--energies", "log:2000:20000", "--n", str(n), "--batch-size", "250",
+            "--seed", "5", "--out", str(tmp_path / "g.h5"), "--overwrite"]
+    assert CliRunner().invoke(cli.app, args).exit_code == 0   # once untraced: the modules it imports are loaded
+    tracemalloc.start()
+    r = CliRunner().invoke(cli.app, args)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert r.exit_code == 0, r.output
+    assert peak < n * v * 4 / 3, peak / (n * v * 4)
+    out = read_showers(tmp_path / "g.h5")
+    assert len(out) == n
+    np.testing.assert_array_equal(out.showers[:500], gen.sample(out.energies[:500], batch_size=250, seed=5))
+    assert not np.array_equal(out.showers[500:1000], gen.sample(out.energies[500:1000], batch_size=250, seed=5))

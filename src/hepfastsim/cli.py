@@ -337,17 +337,19 @@ def train(
         tr, va = pid_samples(ds.subset(i_tr)), pid_samples(ds.subset(i_va))
         spec = pid_spec(ds, species)
     else:
-        from hepfastsim.data.calo_io import read_showers
-        from hepfastsim.tasks import calo_samples, calo_spec, train_val_split
+        from hepfastsim.data.calo_io import StreamedShowers, read_energies
+        from hepfastsim.data.samples import Samples
+        from hepfastsim.tasks import calo_spec, train_val_split
 
         b = resolve_binning(binning, data)
-        ds = read_showers(data, binning=b)
+        energies = read_energies(data)   # the showers stay on disk: training reads them in chunks
+        events = np.arange(len(energies))
         if holdout_energy:
             from hepfastsim.validation.evaluate import near_energy_mask
 
-            ds = ds.subset(~near_energy_mask(ds.energies, holdout_energy))
-        i_tr, i_va = train_val_split(len(ds), val_fraction, seed)
-        tr, va = calo_samples(ds.subset(i_tr)), calo_samples(ds.subset(i_va))
+            events = events[~near_energy_mask(energies, holdout_energy)]
+        i_tr, i_va = train_val_split(len(events), val_fraction, seed)
+        tr, va = (Samples(StreamedShowers(data, events[i], b), energies[events[i]]) for i in (i_tr, i_va))
         spec = calo_spec(b)
     cfg, calibration = split_calibration(cfg)
     cfg = {**cfg, "seed": seed}
@@ -374,6 +376,33 @@ def train(
     typer.echo(f"trained {model} in {time.time() - t0:.1f} s ({len(log.epochs)} epochs, best {log.best_epoch}); wrote {out}")
 
 
+GENERATE_PIECE_BYTES = 512 * 2**20   # generated showers held in memory at once before they are written
+
+
+def _generate_showers(sampler, gen, cond: np.ndarray, out: Path, batch_size: int, seed: int, attrs: dict,
+                      overwrite: bool, members: bool) -> float:
+    """Generate showers for the condition rows and stream them into a CaloChallenge file, piece by piece (at most
+    ``GENERATE_PIECE_BYTES`` of float32 showers in memory: dataset 3 is 162 kB per shower); the first piece is
+    generated with ``seed`` (a run that fits in one piece gives what one ``sample`` call gives), piece k > 0 with
+    a seed derived from (seed, k). Written to a temporary file renamed at the end. Returns the sampling seconds."""
+    from hepfastsim.data.calo_io import ShowerDataset, ShowerWriter
+    from hepfastsim.fileio import atomic_output
+
+    rows = max(batch_size, GENERATE_PIECE_BYTES // (4 * gen.spec.n_features))
+    seconds = 0.0
+    with atomic_output(out, overwrite) as tmp:
+        with ShowerWriter(tmp, gen.spec.n_features, attrs=attrs, extras=("member",) if members and hasattr(
+                gen, "last_members") else ()) as w:
+            for k, a in enumerate(range(0, len(cond), rows)):
+                piece_seed = seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+                t0 = time.perf_counter()
+                x = sampler.sample(cond[a:a + rows], batch_size=batch_size, seed=piece_seed)
+                seconds += time.perf_counter() - t0
+                extras = {"member": gen.last_members} if w.extras else {}
+                w.append(ShowerDataset(cond[a:a + rows, 0], x, extras))
+    return seconds
+
+
 @app.command()
 @friendly
 def generate(
@@ -393,7 +422,7 @@ def generate(
 ) -> None:
     """Generate responses with a trained model and write them (CaloChallenge HDF5 for calo models). Conditions
     outside the model's training domain are refused unless --extrapolate."""
-    from hepfastsim.data.calo_io import ShowerDataset, file_summary, write_showers
+    from hepfastsim.data.calo_io import file_summary
     from hepfastsim.fullsim.simulate import sample_energies
     from hepfastsim.models import load_generator
 
@@ -437,12 +466,17 @@ def generate(
         sampler = OnnxSampler(gen, onnx or model.with_suffix(".onnx"))
     elif backend != "torch":
         raise HepFastSimError(f"unknown backend {backend!r}: torch or onnxruntime")
-    t0 = time.perf_counter()
-    x = sampler.sample(cond, batch_size=batch_size, seed=seed)
-    dt = time.perf_counter() - t0
     attrs = {"generator": f"hepfastsim.{gen.family}", "geometry_id": gen.spec.geometry_id,
              "model_domain": json.dumps({"conditions": gen.domain_, "training_data": gen.provenance_}),
              "extrapolated_rows": outside}
+    if gen.spec.task == "calo":
+        dt = _generate_showers(sampler, gen, cond, out, batch_size, seed, attrs={
+            **attrs, "binning": gen.spec.geometry_name}, overwrite=overwrite, members=backend == "torch")
+        typer.echo(f"wrote {out}: {len(cond)} responses in {dt:.2f} s ({1000 * dt / len(cond):.4f} ms each, {backend})")
+        return
+    t0 = time.perf_counter()
+    x = sampler.sample(cond, batch_size=batch_size, seed=seed)
+    dt = time.perf_counter() - t0
     if gen.spec.task == "pid":
         from hepfastsim.data.pid_io import PIDDataset, SPECIES_NAMES, write_pid
         from hepfastsim.tasks import pid_response_names
@@ -458,10 +492,6 @@ def generate(
             write_digits(out, d, threshold=gen.spec.threshold, overwrite=overwrite)
         else:
             write_tpc_h5(out, d, overwrite=overwrite, attrs=attrs)
-    else:
-        extras = {"member": gen.last_members} if getattr(gen, "last_members", None) is not None and backend == "torch" else {}
-        write_showers(out, ShowerDataset(cond[:, 0], x, extras), overwrite=overwrite,
-                      attrs={**attrs, "binning": gen.spec.geometry_name})
     typer.echo(f"wrote {out}: {len(x)} responses in {dt:.2f} s ({1000 * dt / len(x):.4f} ms each, {backend})")
 
 

@@ -229,6 +229,18 @@ def read_showers(
     )
 
 
+def read_energies(path: str | Path) -> np.ndarray:
+    """The incident energies (N,) in MeV of a file or shard folder, without its showers; validated."""
+    parts = []
+    for p in shard_files(path):
+        with _open(p) as f:
+            _check_keys(f, p)
+            e = np.asarray(f["incident_energies"][:], np.float64).reshape(-1)
+        validate_arrays(e, np.zeros((len(e), 0)), source=str(p))
+        parts.append(e)
+    return np.concatenate(parts)
+
+
 def write_showers(
     path: str | Path,
     data: ShowerDataset,
@@ -321,3 +333,70 @@ class ShowerWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class StreamedShowers:
+    """The showers (MeV, float32) of chosen events of a file or shard folder, read from disk when indexed.
+
+    Training takes its responses from one of these instead of an array in memory: the preprocessing reads it
+    ``CHUNK`` events at a time (``x[i:j]``), the calibration and the layer-wise family's energy fit read random
+    subsets (``x[idx]``), so the raw showers are never all in memory (dataset 3: 162 kB per shower). Every block
+    read is validated like ``read_showers`` (NaN, negative energies: a one-line error naming the file and event).
+    ``events``: event numbers counted over the shards in order (default: all); ``len`` is their number.
+    """
+
+    BLOCK = 1024  # events per HDF5 read (dataset 3: 166 MB)
+
+    def __init__(self, path: str | Path, events: np.ndarray | None = None, binning: Binning | None = None) -> None:
+        self.files = shard_files(path)
+        sizes = []
+        for p in self.files:
+            with _open(p) as f:
+                _check_keys(f, p)
+                if binning is not None and f["showers"].shape[1] != binning.n_voxels:
+                    raise HepFastSimError(f"{p}: showers have {f['showers'].shape[1]} voxels but binning "
+                                          f"{binning.name!r} has {binning.n_voxels}")
+                sizes.append(len(f["showers"]))
+                n_voxels = f["showers"].shape[1]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        total = int(self.starts[-1])
+        self.events = np.arange(total) if events is None else np.asarray(events, np.int64)
+        if len(self.events) and (self.events.min() < 0 or self.events.max() >= total):
+            raise HepFastSimError(f"{path}: event numbers outside 0..{total - 1}")
+        self.shape = (len(self.events), n_voxels)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """All chosen showers in memory (what families that store their training set, e.g. the library, need)."""
+        return self[:] if dtype is None else self[:].astype(dtype, copy=False)
+
+    def __getitem__(self, index) -> np.ndarray:
+        """Rows of the chosen events: a slice or integer array (any order, repeats allowed), float32 (n, V)."""
+        rows = self.events[index] if isinstance(index, slice) else self.events[np.asarray(index, np.int64)]
+        wanted, back = np.unique(rows, return_inverse=True)
+        out = np.empty((len(wanted), self.shape[1]), np.float32)
+        done = 0
+        for k, path in enumerate(self.files):
+            lo, hi = np.searchsorted(wanted, self.starts[k:k + 2])
+            if lo == hi:
+                continue
+            local = wanted[lo:hi] - self.starts[k]
+            with _open(path) as f:
+                window = local // self.BLOCK   # one read per BLOCK-event window of the file that holds wanted events
+                for w in np.unique(window):
+                    part = local[window == w]
+                    first, last = int(part[0]), int(part[-1])
+                    block = f["showers"][first:last + 1][part - first].astype(np.float32, copy=False)
+                    energies = f["incident_energies"][first:last + 1].reshape(-1)[part - first]
+                    try:
+                        validate_arrays(energies, block, source=str(path))
+                    except HepFastSimError as exc:
+                        raise HepFastSimError(f"{exc} [events {first}-{last}]") from None
+                    out[done:done + len(part)] = block
+                    done += len(part)
+        if len(back) == len(wanted) and np.array_equal(back, np.arange(len(back))):
+            return out   # already in file order (a slice): no copy
+        return out[back]

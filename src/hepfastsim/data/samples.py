@@ -44,7 +44,9 @@ class TaskSpec:
 
 @dataclass
 class Samples:
-    """Responses x (N, D) >= 0 with conditions c (N, C); the common currency of all families."""
+    """Responses x (N, D) >= 0 with conditions c (N, C); the common currency of all families. x is an array or
+    anything that slices like one and converts with np.asarray, e.g. ``calo_io.StreamedShowers`` (showers read
+    from disk when indexed: the training engine reads them in chunks)."""
 
     x: np.ndarray
     c: np.ndarray
