@@ -27,7 +27,8 @@ LOGIT_ALPHA = 1e-6
 SIGNED_ZERO = 1e-4
 
 
-CHUNK = 4096  # showers per chunk in the transforms
+CHUNK = 4096  # showers per chunk in the transforms ...
+CHUNK_BYTES = 128 * 2**20  # ... but no more than this in one float64 copy of a chunk (dataset 3: 413 showers)
 
 
 def energies_to_fractions(e: np.ndarray, eps: float) -> np.ndarray:
@@ -112,9 +113,11 @@ class ResponseTransform:
         return np.column_stack([u, energies_to_fractions(np.stack([x[:, a:b].sum(1) for a, b in self.groups], 1), self.eps)])
 
     def _chunks(self, x: np.ndarray, scale: np.ndarray, rng: np.random.Generator | None):
-        """The float64 log features of CHUNK rows at a time (memory: one chunk in float64, never the whole set)."""
-        for i in range(0, len(x), CHUNK):
-            yield i, self._log(x[i:i + CHUNK], scale[i:i + CHUNK], rng)
+        """The float64 log features of a chunk of rows at a time (memory: a few float64 copies of one chunk, never
+        of the whole set; the draws of rng are the same whatever the chunk size)."""
+        rows = max(64, min(CHUNK, CHUNK_BYTES // (8 * max(x.shape[1], 1))))
+        for i in range(0, len(x), rows):
+            yield i, self._log(x[i:i + rows], scale[i:i + rows], rng)
 
     def fit(self, x: np.ndarray, scale: np.ndarray) -> "ResponseTransform":
         """Mean and maximum (first pass), std (second pass, float64 sums) of the features of the training set; the
