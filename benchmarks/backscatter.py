@@ -25,6 +25,16 @@ ENERGIES_MEV = (1.0, 3.0, 10.0, 30.0)
 ABSORBERS = {"W": 5.0, "Si": 5.0}   # material behind the Si layer: thickness (mm) of each repeat
 
 
+def use_urban_lambda1(g4, builtin) -> None:
+    """Replace the built-in engine's transport cross section (1 / lambda_1, 1/mm, e+-) by Geant4's Urban model's,
+    read through G4EmCalculator for e- on the built-in's energy grid (Geant4 must have run once: energy_cuts())."""
+    calc, lib = g4.g4.G4EmCalculator(), g4.g4
+    for i, m in enumerate(builtin.detector.materials):
+        mat = lib.G4Material.GetMaterial(f"G4_{m.name}")
+        builtin.tables.mu_tr[i] = [calc.ComputeCrossSectionPerVolume(float(e), lib.G4Electron.Electron(), "msc", mat, 0.0)
+                                   for e in builtin.tables.grid]
+
+
 def _run(absorber: str, n: int) -> dict:
     """One geometry (one Geant4 per process): Si 0.3 mm + absorber, repeated to fill the 45-layer readout."""
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -39,11 +49,7 @@ def _run(absorber: str, n: int) -> dict:
     cuts = g4.energy_cuts()
     same_cuts = FullSim(det, "ds2", cuts=Cuts(per_material=cuts))
     urban = FullSim(det, "ds2", cuts=Cuts(per_material=cuts))
-    calc, lib = g4.g4.G4EmCalculator(), g4.g4
-    for i, m in enumerate(urban.detector.materials):   # Geant4's Urban 1/lambda_1 (e-) on the built-in's grid, 1/mm
-        mat = lib.G4Material.GetMaterial(f"G4_{m.name}")
-        urban.tables.mu_tr[i] = [calc.ComputeCrossSectionPerVolume(float(e), lib.G4Electron.Electron(), "msc", mat, 0.0)
-                                 for e in urban.tables.grid]
+    use_urban_lambda1(g4, urban)
     grid = urban.tables.grid
     ratio = {m.name: {f"{e:g} MeV": float(np.interp(np.log(e), np.log(grid), urban.tables.mu_tr[i])
                                           / np.interp(np.log(e), np.log(grid), same_cuts.tables.mu_tr[i]))
