@@ -7,7 +7,9 @@ sensitive Si, followed by Si only (every second 0.3 mm Si layer sensitive). Engi
 the built-in engine at its default step (1 lambda_1), and the built-in engine with Geant4's Urban transport cross
 section (``backscatter.use_urban_lambda1``) at 0.03 lambda_1 (short steps: its converged answer). Per stack and
 engine: the deposited energy / E_inc (all sensitive layers), the energy-weighted mean depth (mm) of the W and Si
-stacks, and for W|Si the energy in the first Si layer behind the tungsten and in all the silicon after it.
+stacks, and for W|Si the energy in the first Si layer behind the tungsten and in all the silicon after it. Geant4
+also runs with its three other multiple-scattering step limitations (``G4_STEP_LIMITS``): the spread of its own
+answers.
 
     .venv/bin/python benchmarks/msc_layers.py --out benchmarks/msc_layers.json
 """
@@ -27,6 +29,9 @@ import numpy as np
 ENERGY_MEV = 10.0
 NO_SECONDARIES_MM = 1e5   # Geant4 range cut whose energy cuts (~9.5 GeV) forbid delta rays and brems photons
 ENGINES = ("geant4", "builtin_default", "builtin_urban_0.03")
+# Geant4 again with the other multiple-scattering step limitations of G4EmParameters (the default is UseSafety):
+# how much Geant4's own answer depends on its step-limitation choice
+G4_STEP_LIMITS = ("UseSafetyPlus", "UseDistanceToBoundary", "Minimal")
 
 
 def _stacks():
@@ -52,8 +57,12 @@ def _run(engine: str, stack: str, n: int) -> dict:
     det = _stacks()[stack]
     g4 = Geant4Sim(det, "ds2", physics="data-free-em", production_cut_mm=NO_SECONDARIES_MM)
     none = {m: (1e6, 1e6) for m in {layer.material for layer in det.layers}}
-    if engine == "geant4":
+    if engine.startswith("geant4"):
         sim = g4
+        if engine != "geant4":   # geant4_<StepLimit>: set before the first run builds the tables
+            ui = g4.g4.G4UImanager.GetUIpointer()
+            for cmd in (f"/process/msc/StepLimit {engine.removeprefix('geant4_')}", "/run/physicsModified"):
+                ui.ApplyCommand(cmd)
     else:
         short = engine == "builtin_urban_0.03"
         sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_max_scatter=0.03 if short else 1.0))
@@ -83,12 +92,13 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.time()
     with ProcessPoolExecutor(2, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
-        futs = {(e, st): pool.submit(_run, e, st, args.n) for e in ENGINES for st in _stacks()}
-        rows = {e: {st: futs[e, st].result() for st in _stacks()} for e in ENGINES}
+        engines = ENGINES + tuple(f"geant4_{mode}" for mode in G4_STEP_LIMITS)
+        futs = {(e, st): pool.submit(_run, e, st, args.n) for e in engines for st in _stacks()}
+        rows = {e: {st: futs[e, st].result() for st in _stacks()} for e in engines}
     for stack in _stacks():
         print(f"{stack} ({args.n} e- of {ENERGY_MEV:g} MeV, no secondaries):")
-        for e in ENGINES:
-            print(f"  {e:20s} {_summary(stack, rows[e][stack], rows['geant4'][stack])}")
+        for e in rows:
+            print(f"  {e:28s} {_summary(stack, rows[e][stack], rows['geant4'][stack])}")
     out = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, "rows": rows,
            "wall_seconds": time.time() - t0}
     tmp = args.out.with_suffix(".tmp")
