@@ -55,8 +55,9 @@ def _run(engine: str, stack: str, n: int) -> dict:
     from hepfastsim.fullsim.physics import Cuts
 
     det = _stacks()[stack]
-    g4 = Geant4Sim(det, "ds2", physics="data-free-em", production_cut_mm=NO_SECONDARIES_MM)
     none = {m: (1e6, 1e6) for m in {layer.material for layer in det.layers}}
+    if engine != "builtin_default":   # Geant4 runs, or gives the built-in its transport cross section
+        g4 = Geant4Sim(det, "ds2", physics="data-free-em", production_cut_mm=NO_SECONDARIES_MM)
     if engine.startswith("geant4"):
         sim = g4
         if engine != "geant4":   # geant4_<StepLimit>: set before the first run builds the tables

@@ -159,11 +159,10 @@ def test_training_streams_the_showers_from_disk(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from hepfastsim.cli import app
+    from hepfastsim.data import calo_io, preprocessing
     from hepfastsim.data.samples import Samples
     from hepfastsim.models import load_generator
     from hepfastsim.tasks import train_val_split
-
-    from hepfastsim.data import calo_io, preprocessing
 
     folder, s = _shard_folder(tmp_path, 12_000, 2)
     raw = s.x.nbytes

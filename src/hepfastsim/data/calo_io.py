@@ -109,9 +109,9 @@ def _open(path: str | Path) -> h5py.File:
         raise HepFastSimError(f"{path} is not a readable HDF5 file ({exc})") from None
 
 
-def _check_keys(f: h5py.File, path: str | Path) -> None:
+def _check_keys(f: h5py.File, path: str | Path, binning: Binning | None = None) -> None:
     """The CaloChallenge structure, before any data is read: two numeric datasets, showers (N, voxels) and
-    incident_energies (N,) or (N, 1) with the same N."""
+    incident_energies (N,) or (N, 1) with the same N; with a binning, its number of voxels."""
     for key in ("incident_energies", "showers"):
         if key not in f:
             raise HepFastSimError(f"{path}: missing dataset {key!r} (CaloChallenge format needs incident_energies and showers)")
@@ -126,6 +126,16 @@ def _check_keys(f: h5py.File, path: str | Path) -> None:
         raise HepFastSimError(f"{path}: incident_energies must have shape (N,) or (N, 1), got {e}")
     if e[0] != s[0]:
         raise HepFastSimError(f"{path}: {e[0]} incident energies but {s[0]} showers (N must match)")
+    if binning is not None and s[1] != binning.n_voxels:
+        raise HepFastSimError(f"{path}: showers have {s[1]} voxels but binning {binning.name!r} has {binning.n_voxels}")
+
+
+def _validate_block(energies: np.ndarray, showers: np.ndarray, path: str | Path, events: str) -> None:
+    """validate_arrays on a block read from a file; the error names the file and the block's events."""
+    try:
+        validate_arrays(energies, showers, source=str(path))
+    except HepFastSimError as exc:
+        raise HepFastSimError(f"{exc} [events {events}]") from None
 
 
 SHARD_GLOB = "shard_*.h5"
@@ -183,23 +193,14 @@ def iter_showers(
         return
     path = files[0]
     with _open(path) as f:
-        _check_keys(f, path)
-        n_e, n_s = len(f["incident_energies"]), len(f["showers"])
-        if n_e != n_s:
-            raise HepFastSimError(f"{path}: {n_e} incident energies but {n_s} showers (N must match)")
-        if binning is not None and f["showers"].shape[1] != binning.n_voxels:
-            raise HepFastSimError(
-                f"{path}: showers have {f['showers'].shape[1]} voxels but binning {binning.name!r} has {binning.n_voxels}"
-            )
+        _check_keys(f, path, binning)
+        n_s = len(f["showers"])
         extras = [k for k in EXTRA_KEYS if k in f]
         for start in range(0, n_s, chunk):
             stop = min(start + chunk, n_s)
             e = f["incident_energies"][start:stop].reshape(-1)
             s = f["showers"][start:stop]
-            try:
-                validate_arrays(e, s, source=str(path))
-            except HepFastSimError as exc:
-                raise HepFastSimError(f"{exc} [events {start}-{stop}]") from None
+            _validate_block(e, s, path, f"{start}-{stop}")
             yield ShowerDataset(e, s, {k: f[k][start:stop] for k in extras})
 
 
@@ -352,10 +353,7 @@ class StreamedShowers:
         sizes = []
         for p in self.files:
             with _open(p) as f:
-                _check_keys(f, p)
-                if binning is not None and f["showers"].shape[1] != binning.n_voxels:
-                    raise HepFastSimError(f"{p}: showers have {f['showers'].shape[1]} voxels but binning "
-                                          f"{binning.name!r} has {binning.n_voxels}")
+                _check_keys(f, p, binning)
                 sizes.append(len(f["showers"]))
                 n_voxels = f["showers"].shape[1]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
@@ -391,10 +389,7 @@ class StreamedShowers:
                     first, last = int(part[0]), int(part[-1])
                     block = f["showers"][first:last + 1][part - first].astype(np.float32, copy=False)
                     energies = f["incident_energies"][first:last + 1].reshape(-1)[part - first]
-                    try:
-                        validate_arrays(energies, block, source=str(path))
-                    except HepFastSimError as exc:
-                        raise HepFastSimError(f"{exc} [events {first}-{last}]") from None
+                    _validate_block(energies, block, path, f"{first}-{last}")
                     out[done:done + len(part)] = block
                     done += len(part)
         if len(back) == len(wanted) and np.array_equal(back, np.arange(len(back))):
