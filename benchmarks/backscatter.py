@@ -31,7 +31,7 @@ def use_urban_lambda1(g4, builtin) -> None:
     calc, lib = g4.g4.G4EmCalculator(), g4.g4
     for i, m in enumerate(builtin.detector.materials):
         mat = lib.G4Material.GetMaterial(f"G4_{m.name}")
-        builtin.tables.mu_tr[i] = [calc.ComputeCrossSectionPerVolume(float(e), lib.G4Electron.Electron(), "msc", mat, 0.0)
+        builtin.tables.mu_tr[:, i] = [calc.ComputeCrossSectionPerVolume(float(e), lib.G4Electron.Electron(), "msc", mat, 0.0)
                                    for e in builtin.tables.grid]
 
 
@@ -51,8 +51,8 @@ def _run(absorber: str, n: int) -> dict:
     urban = FullSim(det, "ds2", cuts=Cuts(per_material=cuts))
     use_urban_lambda1(g4, urban)
     grid = urban.tables.grid
-    ratio = {m.name: {f"{e:g} MeV": float(np.interp(np.log(e), np.log(grid), urban.tables.mu_tr[i])
-                                          / np.interp(np.log(e), np.log(grid), same_cuts.tables.mu_tr[i]))
+    ratio = {m.name: {f"{e:g} MeV": float(np.interp(np.log(e), np.log(grid), urban.tables.mu_tr[0, i])
+                                          / np.interp(np.log(e), np.log(grid), same_cuts.tables.mu_tr[0, i]))
                       for e in (0.1, 1.0, 10.0)} for i, m in enumerate(urban.detector.materials)}
     out = {"cuts_MeV": cuts, "urban_over_builtin_inverse_lambda1": ratio}
     for e in ENERGIES_MEV:

@@ -4,8 +4,9 @@ Where does the built-in engine's silicon energy part from Geant4's? With no seco
 the beam energy in both engines: continuous loss, multiple scattering and loss fluctuations only) 10 MeV e- enter
 three stacks: (W) 45 sensitive 0.2 mm W layers, (Si) 45 sensitive 0.3 mm Si layers, (W|Si) 1.4 mm W then 0.3 mm
 sensitive Si, followed by Si only (every second 0.3 mm Si layer sensitive). Engines: Geant4 (data-free EM list),
-the built-in engine at its default step (1 lambda_1), and the built-in engine with Geant4's Urban transport cross
-section (``backscatter.use_urban_lambda1``) at 0.03 lambda_1 (short steps: its converged answer). Per stack and
+the built-in engine at its default step (1 lambda_1), the built-in engine with Geant4's Urban transport cross
+section (``backscatter.use_urban_lambda1``) at 0.03 lambda_1 (short steps: its converged answer), and the built-in
+engine with its Urban multiple-scattering model (``Cuts(msc_model="urban")``). Per stack and
 engine: the deposited energy / E_inc (all sensitive layers), the energy-weighted mean depth (mm) of the W and Si
 stacks, and for W|Si the energy in the first Si layer behind the tungsten and in all the silicon after it. Geant4
 also runs with its three other multiple-scattering step limitations (``G4_STEP_LIMITS``): the spread of its own
@@ -28,7 +29,7 @@ import numpy as np
 
 ENERGY_MEV = 10.0
 NO_SECONDARIES_MM = 1e5   # Geant4 range cut whose energy cuts (~9.5 GeV) forbid delta rays and brems photons
-ENGINES = ("geant4", "builtin_default", "builtin_urban_0.03")
+ENGINES = ("geant4", "builtin_default", "builtin_urban_0.03", "builtin_urban_msc")
 # Geant4 again with the other multiple-scattering step limitations of G4EmParameters (the default is UseSafety):
 # how much Geant4's own answer depends on its step-limitation choice
 G4_STEP_LIMITS = ("UseSafetyPlus", "UseDistanceToBoundary", "Minimal")
@@ -56,7 +57,7 @@ def _run(engine: str, stack: str, n: int) -> dict:
 
     det = _stacks()[stack]
     none = {m: (1e6, 1e6) for m in {layer.material for layer in det.layers}}
-    if engine != "builtin_default":   # Geant4 runs, or gives the built-in its transport cross section
+    if engine not in ("builtin_default", "builtin_urban_msc"):   # Geant4 runs, or gives its transport cross section
         g4 = Geant4Sim(det, "ds2", physics="data-free-em", production_cut_mm=NO_SECONDARIES_MM)
     if engine.startswith("geant4"):
         sim = g4
@@ -64,6 +65,8 @@ def _run(engine: str, stack: str, n: int) -> dict:
             ui = g4.g4.G4UImanager.GetUIpointer()
             for cmd in (f"/process/msc/StepLimit {engine.removeprefix('geant4_')}", "/run/physicsModified"):
                 ui.ApplyCommand(cmd)
+    elif engine == "builtin_urban_msc":
+        sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_model="urban"))
     else:
         short = engine == "builtin_urban_0.03"
         sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_max_scatter=0.03 if short else 1.0))

@@ -182,6 +182,28 @@ def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     return np.exp(np.interp(np.log(k), log_e, table[int(z)]))
 
 
+@lru_cache(maxsize=1)
+def _urban_msc_table() -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
+    """Geant4's Urban transport cross sections per atom (``data/urban_msc_per_atom.json``): log energies, log
+    sigma per particle ("e-", "e+") and Z."""
+    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / "urban_msc_per_atom.json").read_text())
+    return np.log(doc["energies_MeV"]), {p: {int(z): np.log(np.maximum(v, 1e-300)) for z, v in doc[p].items()}
+                                         for p in ("e-", "e+")}
+
+
+def urban_transport(material: Material, t: np.ndarray, positron: bool) -> np.ndarray:
+    """Inverse first transport mean free path 1 / lambda_1 (1/mm) of e- or e+ of kinetic energy t (MeV) in a
+    material: Geant4's G4UrbanMscModel cross section per atom, summed over the elements."""
+    log_e, table = _urban_msc_table()
+    per_z = table["e+" if positron else "e-"]
+    out = np.zeros_like(t)
+    for z, _, n in material.elements:
+        if int(z) not in per_z:
+            raise HepFastSimError(f"no Urban msc table for Z = {z}: rerun python -m hepfastsim.fullsim.geant4.tabulate")
+        out += n * np.exp(np.interp(np.log(t), log_e, per_z[int(z)])) / 10.0
+    return out
+
+
 def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.ndarray:
     """Cross section per target electron (cm2) for delta rays above cut (Geant4 G4MollerBhabhaModel formulae)."""
     out = np.zeros_like(t)
@@ -275,6 +297,9 @@ def restricted_collision_dedx(material: Material, t: np.ndarray, cut: float, pos
     return np.maximum(dedx, 0.0) / 10.0
 
 
+MSC_MODELS = ("screened_rutherford", "urban")
+
+
 @dataclass
 class Cuts:
     """Production and tracking cuts (MeV kinetic). Energy below a tracking cut is deposited on the spot."""
@@ -288,6 +313,14 @@ class Cuts:
     msc_hard_fraction: float = 0.2  # hard (single) elastic collisions: mean free path this times lambda_1
     # production cuts of single materials, {name: (delta rays, brems photons)} in MeV, instead of the two above
     per_material: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # e+- multiple scattering: "screened_rutherford" (mixed scheme, steps of msc_max_scatter lambda_1) or "urban"
+    # (Geant4's Urban model: its transport cross section, angular distribution, path-length conversion,
+    # lateral displacement and UseSafety step limitation; the msc_* options above are then unused)
+    msc_model: str = "screened_rutherford"
+
+    def __post_init__(self) -> None:
+        if self.msc_model not in MSC_MODELS:
+            raise HepFastSimError(f"unknown multiple-scattering model {self.msc_model!r}: {' or '.join(MSC_MODELS)}")
 
     def production(self, material: str) -> tuple[float, float]:
         """(delta-ray, brems-photon) production cuts (MeV) in a material."""
@@ -306,15 +339,24 @@ class PhysicsTables:
     mu_compton: np.ndarray  # (M, E)
     mu_photo: np.ndarray    # (M, E)
     mu_pair: np.ndarray     # (M, E)
-    mu_tr: np.ndarray       # (M, E) inverse first transport mean free path of e+- (multiple scattering)
+    mu_tr: np.ndarray       # (2, M, E) [e-, e+] inverse first transport mean free path (multiple scattering)
     screen: np.ndarray      # (M, E) screening parameter A of the screened Rutherford angular distribution
     x0: np.ndarray          # (M,) radiation lengths, mm
     n_el: np.ndarray        # (M,) electrons per mm3
     samp_z: np.ndarray      # (M,) Z of the element used for sampling screening
     samp_fc: np.ndarray     # (M,) its Coulomb correction
+    z_eff: np.ndarray       # (M,) mean Z per atom (the Urban model's material parameters)
     mean_exc: np.ndarray    # (M,) mean excitation energy, MeV (lower end of the collision spectrum)
     prod_cuts: np.ndarray   # (M, 2) production cuts, MeV: [delta rays, brems photons]
     cuts: Cuts
+
+
+def _transport_tables(materials: list[Material], grid: np.ndarray, msc_model: str) -> np.ndarray:
+    """(2, M, E) inverse transport mean free paths of e- and e+ for the chosen multiple-scattering model."""
+    if msc_model == "urban":
+        return np.array([[urban_transport(mat, grid, positron) for mat in materials] for positron in (False, True)])
+    screened = np.array([screened_rutherford(mat, grid)[0] for mat in materials])
+    return np.array([screened, screened])
 
 
 def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
@@ -359,9 +401,10 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     samp = [mat.sampling_element for mat in materials]
     return PhysicsTables(
         grid=grid, dedx=dedx, range_=rng, mu_brems=mu_b, mu_delta=mu_d, mu_compton=mu_c, mu_photo=mu_p,
-        mu_pair=mu_pair, mu_tr=np.array([screened_rutherford(mat, grid)[0] for mat in materials]),
+        mu_pair=mu_pair, mu_tr=_transport_tables(materials, grid, cuts.msc_model),
         screen=np.array([screened_rutherford(mat, grid)[1] for mat in materials]), x0=np.array([mat.x0_mm for mat in materials]),
         n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
+        z_eff=np.array([sum(z * n for z, _, n in mat.elements) / sum(n for *_, n in mat.elements) for mat in materials]),
         mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), prod_cuts=prod_cuts, cuts=cuts,
     )

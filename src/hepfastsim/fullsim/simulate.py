@@ -279,7 +279,8 @@ class FullSim(Engine):
 
     def attrs(self) -> dict:
         c = self.cuts
-        return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo",
+        msc = " (Urban multiple scattering)" if c.msc_model == "urban" else ""
+        return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo" + msc,
                                   "physics_revision": BUILTIN_PHYSICS_REVISION,
                                   "cuts_MeV": f"e-track {c.electron_tracking}, delta {c.delta_production}, "
                                               f"photon {c.photon_production}, photon-track {c.photon_tracking}"
@@ -291,7 +292,8 @@ class FullSim(Engine):
         t = self.tables
         c = self.cuts
         # tracking floors and step limits; the production cuts travel per material in t.prod_cuts
-        cuts = np.array([c.electron_tracking, c.photon_tracking, c.msc_max_scatter, c.msc_min_step_mm, c.msc_hard_fraction])
+        cuts = np.array([c.electron_tracking, c.photon_tracking, c.msc_max_scatter, c.msc_min_step_mm, c.msc_hard_fraction,
+                         1.0 if c.msc_model == "urban" else 0.0])
         zf, zb, lmat, lsens = self._geo
         r_edges, n_r, n_a, offs, r_max = self._ro
         seeds = (np.uint64(seed) * np.uint64(1_000_003) + np.arange(n, dtype=np.uint64)) % np.uint64(2**32 - 1)
@@ -300,7 +302,7 @@ class FullSim(Engine):
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_map,
             t.grid, t.range_, t.dedx, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
-            t.x0, t.n_el, t.samp_z, t.samp_fc, t.mean_exc, t.prod_cuts, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
+            t.x0, t.n_el, t.samp_z, t.samp_fc, t.z_eff, t.mean_exc, t.prod_cuts, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         lost = out[3][:, 4]
         if np.any(lost > 0):

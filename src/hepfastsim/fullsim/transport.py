@@ -23,6 +23,16 @@ geometric advance g = lambda (1 - exp(-s / lambda)) (path-length correction); th
 displacement is perpendicular to the direction and correlated with the deflection as in
 the PDG formulae (correlation sqrt(3)/2).
 
+Multiple scattering, ``Cuts(msc_model="urban")``: Geant4's Urban model (G4UrbanMscModel, as Geant4 11
+applies it with its default UseSafety step limitation): Geant4's transport cross section per element for e- and
+e+ (``data/urban_msc_per_atom.json``); the step limited at the first step of a track in a layer to
+0.04 x max(range, lambda_1) (or 0.6 x the distance to the nearest face, if larger), randomised by 10 %; Urban's
+true-to-geometric path conversion; Urban's angular distribution (a central part whose width follows a
+Highland-like formula corrected with e- scattering data, a power-law tail, and the isotropic share that makes
+<cos theta> = exp(-tau)); Urban's lateral displacement (0.73 of its maximum, azimuth correlated with the
+deflection), cut to the distance to the nearest face. At a W|Si interface this reproduces Geant4 where the
+screened-Rutherford scheme does not (RESULTS.md).
+
 Energy bookkeeping per shower (``totals``): [deposited continuously, escaped,
 deposited below the tracking cuts, deposited in sensitive layers, energy of particles
 lost to a full particle stack]; the first three sum to the incident kinetic energy
@@ -288,6 +298,156 @@ def msc_through(lam: float, screen: float, hard: float, thickness: float, n_step
     return out
 
 
+URBAN_RANGE_FACTOR = 0.04  # Geant4's msc RangeFactor: the first step in a volume <= 0.04 x max(range, lambda_1)
+URBAN_SAFETY_FACTOR = 0.6  # ... or 0.6 x the distance to the nearest face, if that is larger
+URBAN_DTRL = 0.05          # steps shorter than this share of the range convert true -> geometric at fixed lambda_1
+URBAN_TAU_BIG = 8.0        # above this many lambda_1 the direction is isotropic
+
+
+@njit(cache=True)
+def urban_step_limit(t: float, rng: float, lam: float, z_eff: float) -> tuple:
+    """(step limit, smallest step) in mm that Geant4's UseSafety algorithm fixes at the first step of an e+-
+    (kinetic energy t MeV, range and lambda_1 in mm) in a volume; the limit holds until the next volume."""
+    fr = URBAN_RANGE_FACTOR * (0.75 + 0.25 * lam) if lam > 1.0 else URBAN_RANGE_FACTOR
+    stepmin = lam * 1e-3 / (2e-3 + t * (27.725 / (1.0 + 0.203 * z_eff) + 6.152 / (1.0 + 0.111 * z_eff) * t))
+    return fr * max(rng, lam), max(0.87 * z_eff ** (2.0 / 3.0) * stepmin, 1e-8)
+
+
+@njit(cache=True)
+def urban_msc_step(limit: float, tmin: float, safety: float, other: float) -> float:
+    """The multiple-scattering step (mm): the fixed limit or URBAN_SAFETY_FACTOR x the distance to the nearest face,
+    randomised (Gaussian, 10 % of its distance to tmin) when it is shorter than the other limits."""
+    tl = max(max(limit, URBAN_SAFETY_FACTOR * safety), tmin)
+    if tl >= other:
+        return tl
+    return max(tl + 0.1 * (tl - tmin) * np.random.normal(), tmin)
+
+
+@njit(cache=True)
+def urban_geom_length(step: float, rng: float, lam0: float, lam1: float) -> tuple:
+    """(mean geometric advance, par1, par3) of a true path `step` (mm) with range rng, lambda_1 lam0 at the start
+    and lam1 at the end of the step (mm): lam0 (1 - exp(-step / lam0)) for short steps, else lambda_1 varying
+    linearly along the step (par1 < 0 marks the short-step form)."""
+    tau = step / lam0
+    if step < URBAN_DTRL * rng or abs(lam0 - lam1) < 1e-9 * lam0:
+        g = lam0 * -np.expm1(-tau) if tau > 1e-6 else step * (1.0 - 0.5 * tau)
+        return min(g, lam0), -1.0, 0.0
+    if step >= rng:
+        par1, par3 = 1.0 / rng, 1.0 + rng / lam0
+        return min(1.0 / (par1 * par3), lam0), par1, par3
+    par1 = (lam0 - lam1) / (lam0 * step)
+    par3 = 1.0 + 1.0 / (par1 * lam0)
+    return min((1.0 - (lam1 / lam0) ** par3) / (par1 * par3), lam0), par1, par3
+
+
+@njit(cache=True)
+def urban_true_length(d: float, step: float, rng: float, lam0: float, par1: float, par3: float) -> float:
+    """True path (mm) whose mean geometric advance is d (the inverse of urban_geom_length), within [d, step]."""
+    if par1 < 0.0:
+        t = -lam0 * np.log1p(-d / lam0) if d < lam0 else step
+    else:
+        p4 = par1 * par3
+        t = (1.0 - (1.0 - p4 * d) ** (1.0 / par3)) / par1 if p4 * d < 1.0 else rng
+    return min(max(t, d), step)
+
+
+@njit(cache=True)
+def _urban_large_angle(xm: float, x2m: float) -> float:
+    """cos theta from Urban's two-function model with the given <cos theta> and <cos^2 theta> (large deflections)."""
+    a = (2.0 * xm + 9.0 * x2m - 3.0) / (2.0 * xm - 3.0 * x2m + 1.0)
+    prob = (a + 2.0) * xm / a
+    u = np.random.random()
+    return -1.0 + 2.0 * u ** (1.0 / (a + 1.0)) if np.random.random() < prob else -1.0 + 2.0 * u
+
+
+@njit(cache=True)
+def urban_theta0(step: float, e0: float, e1: float, x0: float, z_eff: float) -> float:
+    """Width (rad) of the central part of Urban's angular distribution after a true path `step` (mm) from
+    kinetic energy e0 to e1 (MeV) in a material of radiation length x0 (mm): Highland's formula with
+    Urban's correction from e- scattering data."""
+    w = z_eff ** (1.0 / 6.0)
+    facz = 0.990395 + w * (-0.168386 + w * 0.093286)
+    y = step / x0
+    inv_beta_cp = np.sqrt((e1 + ME) / (e1 * (e1 + 2 * ME)) * (e0 + ME) / (e0 * (e0 + 2 * ME)))
+    return 13.6 * np.sqrt(y) * inv_beta_cp * facz * ((1.0 - 8.7780e-2 / z_eff) + (4.0780e-2 + 1.7315e-4 * z_eff) * np.log(y))
+
+
+@njit(cache=True)
+def urban_cos_theta(step: float, lam: float, e0: float, e1: float, x0: float, z_eff: float, tmin: float) -> float:
+    """cos theta of an e+- after a true path `step` (mm), lam the mean lambda_1 over the step (mm), kinetic energy
+    e0 -> e1 (MeV), in a material of radiation length x0 (mm) and mean Z z_eff; tmin: Urban's smallest step
+    (below it the width scales as sqrt(step)). Urban's distribution: with probability qprob a central
+    exponential part (width theta0) or a power-law tail, else isotropic, so that <cos theta> = exp(-step/lam)."""
+    tau = step / lam
+    if tau >= URBAN_TAU_BIG:
+        return 2.0 * np.random.random() - 1.0
+    if tau < 1e-16:
+        return 1.0
+    if tau < 0.01:
+        xm, x2m = 1.0 - tau * (1.0 - 0.5 * tau), 1.0 - tau * (5.0 - 6.25 * tau) / 3.0
+    else:
+        xm, x2m = np.exp(-tau), (1.0 + 2.0 * np.exp(-2.5 * tau)) / 3.0
+    if e1 < 0.5 * e0:   # a step that loses more than half its energy
+        return _urban_large_angle(xm, x2m)
+    tsmall = min(tmin, 1.0)
+    if step > tsmall:
+        theta0 = urban_theta0(step, e0, e1, x0, z_eff)
+        u = tau ** (1.0 / 6.0)
+    else:
+        theta0 = np.sqrt(step / tsmall) * urban_theta0(tsmall, e0, e1, x0, z_eff)
+        u = (tsmall / lam) ** (1.0 / 6.0)
+    th2 = theta0 * theta0
+    if th2 < 1e-16:
+        return 1.0
+    if theta0 > np.pi / 6.0:
+        return _urban_large_angle(xm, x2m)
+    x = 4.0 * np.sin(0.5 * theta0) ** 2 if th2 > 0.01 else th2 * (1.0 - th2 / 12.0)
+    # tail exponent from Urban's fit in Z^(1/3), tau^(1/6) and lambda_1 / X0
+    z13 = z_eff ** (1.0 / 3.0)
+    xsi = (2.3785 - z13 * (4.1981e-1 - z13 * 6.3100e-2)
+           + u * ((4.7526e-1 + z13 * (1.7694 - z13 * 3.3885e-1)) + (2.3683e-1 - z13 * (1.8111 - z13 * 3.2774e-1)) * u)
+           + (1.7888e-2 + z13 * (1.9659e-2 - z13 * 2.6664e-3)) * np.log(lam / x0))
+    xsi = max(xsi, 1.9)
+    c = xsi
+    if abs(c - 3.0) < 0.001:
+        c = 3.001
+    elif abs(c - 2.0) < 0.001:
+        c = 2.001
+    ea = np.exp(-xsi)
+    eaa = 1.0 - ea
+    xmean1 = 1.0 - (1.0 - (1.0 + xsi) * ea) * x / eaa
+    if xmean1 <= 0.999 * xm:
+        return _urban_large_angle(xm, x2m)
+    b1 = 2.0 + (c - xsi) * x
+    bx = c * x
+    d = (bx / b1) ** (c - 1.0)
+    xmean2 = (1.0 - xsi * x + d - (bx - b1 * d) / (c - 2.0)) / (1.0 - d)
+    f1 = ea / eaa
+    f2 = (c - 1.0) / (c * (1.0 - d))
+    prob = f2 / (f1 + f2)
+    qprob = xm / (prob * xmean1 + (1.0 - prob) * xmean2)
+    if np.random.random() >= qprob:
+        return 2.0 * np.random.random() - 1.0
+    if np.random.random() < prob:
+        return 1.0 + np.log(ea + np.random.random() * eaa) * x
+    var = (1.0 - d) * np.random.random()
+    if var < 0.01 * d:
+        var /= d * (c - 1.0)
+        return -1.0 + var * (1.0 - 0.5 * var * c) * (2.0 + (c - xsi) * x)
+    return 1.0 + x * (c - xsi - c * (var + d) ** (-1.0 / (c - 1.0)))
+
+
+@njit(cache=True)
+def urban_displacement(step: float, g: float, phi: float) -> tuple:
+    """(r, azimuth) of the lateral displacement (mm, rad) after a true path `step` with geometric advance g, the
+    deflection's azimuth phi: r = 0.73 of its largest value, the azimuth phi +- psi, psi ~ exp(-2.16 psi)."""
+    rmax = np.sqrt(max((step - g) * (step + g), 0.0))
+    if rmax <= 0.0:
+        return 0.0, phi
+    psi = -np.log(1.0 - np.random.random() * (1.0 - np.exp(-2.16 * np.pi))) / 2.16
+    return 0.73 * rmax, (phi + psi if np.random.random() < 0.5 else phi - psi)
+
+
 URBAN_E0 = 1e-5       # MeV: lowest ionisation level (10 eV, Geant4's Energy0fluct of every material)
 URBAN_RATE = 0.56     # share of the mean loss carried by ionisation (the rest by excitation)
 URBAN_FW = 4.0        # excitation level = FW x mean excitation energy ...
@@ -395,15 +555,62 @@ def deposit_hits(e, x, y, z, k, ro_map, x_entry, y_entry, tx, ty, r_edges, n_r, 
 
 
 @njit(cache=True)
+def _screened_move(x, y, z, ux, uy, uz, step, g, dvar, lam, screen, hard, at_face, zf, zb) -> tuple:
+    """Direction and end point of a step with the screened-Rutherford mixed scheme: deflection, and a lateral
+    displacement perpendicular to the direction, correlated with the deflection, at most sqrt(step^2 - g^2)."""
+    nx, ny, nz = msc_deflect(ux, uy, uz, step, lam, screen, hard)
+    cost = nx * ux + ny * uy + nz * uz
+    e1x, e1y, e1z, e2x, e2y, e2z = _perp_frame(ux, uy, uz)
+    th0 = np.sqrt(min(dvar, 1.0)) / np.sqrt(12.0)
+    z1, z2 = th0 * np.random.normal(), th0 * np.random.normal()
+    lx = step * (0.5 * (nx - cost * ux) + z1 * e1x + z2 * e2x)
+    ly = step * (0.5 * (ny - cost * uy) + z1 * e1y + z2 * e2y)
+    lz = step * (0.5 * (nz - cost * uz) + z1 * e1z + z2 * e2z)
+    lat = np.sqrt(lx * lx + ly * ly + lz * lz)
+    lat_max = np.sqrt(max(step * step - g * g, 0.0))
+    if lat > lat_max:
+        lx, ly, lz = lx * lat_max / lat, ly * lat_max / lat, lz * lat_max / lat
+    xe, ye, ze = x + g * ux + lx, y + g * uy + ly, z + g * uz + lz
+    if at_face:
+        ze = zb if uz > 0 else zf
+    else:
+        ze = min(max(ze, zf + 1e-9), zb - 1e-9)
+    return nx, ny, nz, xe, ye, ze
+
+
+@njit(cache=True)
+def _urban_move(x, y, z, ux, uy, uz, step, g, lam, e0, e1, x0, z_eff, tmin, at_face, zf, zb) -> tuple:
+    """Direction and end point of a step with Urban's model: the deflection, then (unless the step ends on a face)
+    the lateral displacement, shortened to 0.99 of the end point's distance to the nearest face as Geant4 does."""
+    phi = 2.0 * np.pi * np.random.random()
+    nx, ny, nz = _rotate(ux, uy, uz, min(max(urban_cos_theta(step, lam, e0, e1, x0, z_eff, tmin), -1.0), 1.0), phi)
+    xe, ye, ze = x + g * ux, y + g * uy, z + g * uz
+    if at_face:
+        return nx, ny, nz, xe, ye, (zb if uz > 0 else zf)
+    ze = min(max(ze, zf + 1e-9), zb - 1e-9)
+    r, big_phi = urban_displacement(step, g, phi)
+    room = 0.99 * min(ze - zf, zb - ze)
+    if r > 0.0 and room > 1e-9:
+        f = r if r < room else room
+        e1x, e1y, e1z, e2x, e2y, e2z = _perp_frame(ux, uy, uz)
+        c, s_ = np.cos(big_phi), np.sin(big_phi)
+        xe += f * (c * e1x + s_ * e2x)
+        ye += f * (c * e1y + s_ * e2y)
+        ze += f * (c * e1z + s_ * e2z)
+    return nx, ny, nz, xe, ye, ze
+
+
+@njit(cache=True)
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_map,
                  grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                 x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
+                 x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
                  r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial, totals):
     """Transport one primary and all its secondaries; fills voxels, si_layer, radial and totals in place."""
     np.random.seed(seed)
     e_track, g_track, max_dvar, min_step, hard = cuts[0], cuts[1], cuts[2], cuts[3], cuts[4]
+    urban = cuts[5] > 0.5   # Cuts.msc_model == "urban"
     log_e0 = np.log(grid[0])
     inv_dlog = 1.0 / (np.log(grid[1]) - log_e0)
     n_layers = z_front.shape[0]
@@ -540,6 +747,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
         q = 1 if ptype == POSITRON else 0
         n_lambda = -np.log(np.random.random())
         n_steps = 0
+        msc_limit, msc_tmin = -1.0, 0.0   # Urban step limit, fixed at the track's first step in each layer
         while True:
             n_steps += 1
             if n_steps > MAX_STEPS:  # a bounded loop: a track that makes no progress is booked as a failure
@@ -561,17 +769,35 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             mu_tot = mu_b + mu_d
             s_int = n_lambda / mu_tot if mu_tot > 0 else 1e30
             s_loss = max(0.2 * rng, 0.05) if rng > 0.05 else rng
-            lam = 1.0 / max(_lookup(mu_tr[m], log_e0, inv_dlog, t), 1e-12)
-            s_msc = max(max_dvar * lam, min_step)  # keeps the scattering of one step near the small-angle regime
-            step = min(s_int, s_loss, rng, s_msc)  # true path length of the physics-limited step
-            kind = 2 if step == s_int else 0  # 0 continuous, 1 boundary, 2 discrete
-            # multiple scattering over the step: transport mean free path at the step's middle energy
-            t_mid0 = max(t - 0.5 * step * t / max(rng, 1e-12), 1e-6)
-            lam = 1.0 / max(_lookup(mu_tr[m], log_e0, inv_dlog, t_mid0), 1e-12)
-            dvar = max(step / lam, 1e-12)
-            g = lam * (1.0 - np.exp(-dvar)) if dvar > 1e-6 else step * (1.0 - 0.5 * dvar)
+            lam = 1.0 / max(_lookup(mu_tr[q, m], log_e0, inv_dlog, t), 1e-12)
             d_geo = _distance_to_boundary(z, uz, lay, z_front, z_back)
-            if d_geo < g:
+            if urban:
+                if msc_limit < 0.0:
+                    msc_limit, msc_tmin = urban_step_limit(t, rng, lam, z_eff[m])
+                step = min(s_int, s_loss, rng, urban_msc_step(msc_limit, msc_tmin, min(z - z_front[lay], z_back[lay] - z),
+                                                              min(s_int, s_loss, rng)))
+                kind = 2 if step == s_int else 0  # 0 continuous, 1 boundary, 2 discrete
+                lam_end = lam
+                if URBAN_DTRL * rng <= step < rng:
+                    t_end = _energy_from_range(range_[q, m], grid, max(rng - step, 0.01 * rng))
+                    lam_end = 1.0 / max(_lookup(mu_tr[q, m], log_e0, inv_dlog, t_end), 1e-12)
+                g, par1, par3 = urban_geom_length(step, rng, lam, lam_end)
+                if d_geo < g:
+                    kind = 1
+                    step = urban_true_length(d_geo, step, rng, lam, par1, par3)
+                    g = d_geo
+                dvar = max(step / lam, 1e-12)
+                t_mid0 = t
+            else:
+                s_msc = max(max_dvar * lam, min_step)  # keeps the scattering of one step near the small-angle regime
+                step = min(s_int, s_loss, rng, s_msc)  # true path length of the physics-limited step
+                kind = 2 if step == s_int else 0  # 0 continuous, 1 boundary, 2 discrete
+                # multiple scattering over the step: transport mean free path at the step's middle energy
+                t_mid0 = max(t - 0.5 * step * t / max(rng, 1e-12), 1e-6)
+                lam = 1.0 / max(_lookup(mu_tr[q, m], log_e0, inv_dlog, t_mid0), 1e-12)
+                dvar = max(step / lam, 1e-12)
+                g = lam * (1.0 - np.exp(-dvar)) if dvar > 1e-6 else step * (1.0 - 0.5 * dvar)
+            if not urban and d_geo < g:
                 # the face comes first: the true path whose mean geometric advance reaches it
                 kind = 1
                 ratio = d_geo / lam
@@ -582,28 +808,20 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             forward = uz > 0
             # continuous loss from the range table, fluctuating as Rutherford collisions below the delta cut
             de = mean_continuous_loss(range_[q, m], dedx[q, m], grid, log_e0, inv_dlog, t, rng, step)
+            de_mean = de
             if de < t:
                 de = min(sample_subcut_loss(de, mean_exc[m], min(delta_cut, t if q == 1 else 0.5 * t)), t)
-            # deflection and lateral displacement (perpendicular to the direction, correlated with the deflection)
-            nx, ny, nz = msc_deflect(ux, uy, uz, step, lam, _lookup(screen[m], log_e0, inv_dlog, t_mid0), hard)
-            cost = nx * ux + ny * uy + nz * uz
-            e1x, e1y, e1z, e2x, e2y, e2z = _perp_frame(ux, uy, uz)
-            th0 = np.sqrt(min(dvar, 1.0)) / np.sqrt(12.0)
-            z1, z2 = th0 * np.random.normal(), th0 * np.random.normal()
-            lx = step * (0.5 * (nx - cost * ux) + z1 * e1x + z2 * e2x)
-            ly = step * (0.5 * (ny - cost * uy) + z1 * e1y + z2 * e2y)
-            lz = step * (0.5 * (nz - cost * uz) + z1 * e1z + z2 * e2z)
-            lat = np.sqrt(lx * lx + ly * ly + lz * lz)
-            lat_max = np.sqrt(max(step * step - g * g, 0.0))
-            if lat > lat_max:
-                lx, ly, lz = lx * lat_max / lat, ly * lat_max / lat, lz * lat_max / lat
-            xe = x + g * ux + lx
-            ye = y + g * uy + ly
-            ze = z + g * uz + lz
-            if kind == 1:
-                ze = z_back[lay] if forward else z_front[lay]
+            if urban:
+                # Urban deflection at the step's mean lambda_1, displacement within the distance to the faces
+                t_end = t if step < 0.01 * rng else max(t - de_mean, 1e-6)
+                lam_end = 1.0 / max(_lookup(mu_tr[q, m], log_e0, inv_dlog, t_end), 1e-12)
+                lam_mean = (lam - lam_end) / np.log(lam / lam_end) if abs(lam_end - lam) > 0.01 * lam else lam
+                nx, ny, nz, xe, ye, ze = _urban_move(x, y, z, ux, uy, uz, step, g, lam_mean, t, t_end, x0[m], z_eff[m],
+                                                     msc_tmin, kind == 1, z_front[lay], z_back[lay])
             else:
-                ze = min(max(ze, z_front[lay] + 1e-9), z_back[lay] - 1e-9)
+                nx, ny, nz, xe, ye, ze = _screened_move(x, y, z, ux, uy, uz, step, g, dvar, lam,
+                                                        _lookup(screen[m], log_e0, inv_dlog, t_mid0), hard,
+                                                        kind == 1, z_front[lay], z_back[lay])
             # deposit at the step middle
             xm, ym, zm = 0.5 * (x + xe), 0.5 * (y + ye), 0.5 * (z + ze)
             dep += de
@@ -616,11 +834,13 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             if kind == 1 and (uz > 0) != forward:
                 # turned back at the face: it stays in this layer (z on the face, moving inwards)
                 kind = 0
+                msc_limit = -1.0
             if t <= 0.0:
                 break
             if kind == 1:
                 n_lambda -= step * mu_tot
                 z, lay = _cross(forward, lay, z_front, z_back)
+                msc_limit = -1.0   # a new volume: Urban's step limit is fixed anew
                 if lay < 0 or lay >= n_layers:
                     esc += t + (2.0 * ME if ptype == POSITRON else 0.0)
                     ptype = -1  # escaped: no annihilation
@@ -709,7 +929,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
                    z_front, z_back, lmat, lsens, ro_map,
                    grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                   x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
+                   x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
     """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 5)."""
     n = energies.shape[0]
@@ -721,7 +941,7 @@ def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
                      z_front, z_back, lmat, lsens, ro_map,
                      grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                     x0, n_el, samp_z, samp_fc, mean_exc, prod_cuts, cuts,
+                     x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
                      r_edges, n_r, n_a, offs, r_max,
                      voxels[i], si_layer[i], radial[i], totals[i])
     return voxels, si_layer, radial, totals

@@ -1,8 +1,12 @@
-"""Tabulate Geant4's photo-absorption cross sections per atom for the built-in engine's elements.
+"""Tabulate Geant4 cross sections per atom for the built-in engine's elements.
 
-The built-in engine's photo-effect uses these numbers (``fullsim/data/photo_per_atom.json``): Geant4's
-G4PEEffectFluoModel, i.e. the Sandia parametrisation of measured photo-absorption data, evaluated per atom on a
-log grid of photon energy. Regenerate (Geant4 through geant4_pybind, no data sets needed) with
+* ``fullsim/data/photo_per_atom.json``: the built-in photo-effect, Geant4's G4PEEffectFluoModel (the Sandia
+  parametrisation of measured photo-absorption data) per atom on a log grid of photon energy;
+* ``fullsim/data/urban_msc_per_atom.json``: the transport cross section (1 / lambda_1 per atom) of Geant4's
+  G4UrbanMscModel for e- and e+, which the built-in engine's Urban multiple scattering
+  (``Cuts(msc_model="urban")``) uses.
+
+Regenerate both (Geant4 through geant4_pybind, no data sets needed) with
 
     .venv/bin/python -m hepfastsim.fullsim.geant4.tabulate
 """
@@ -17,8 +21,22 @@ import numpy as np
 from hepfastsim.fileio import atomic_output
 from hepfastsim.geometry.materials import ELEMENTS
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "photo_per_atom.json"
+DATA = Path(__file__).resolve().parents[1] / "data"
+OUT = DATA / "photo_per_atom.json"
+MSC_OUT = DATA / "urban_msc_per_atom.json"
 GRID_MEV = np.logspace(-3, 6, 9 * 20 + 1)  # 1 keV - 1 TeV, 20 points per decade
+
+
+def _per_atom(calc, particle, process: str) -> dict[str, list[float]]:
+    """Cross section per atom (cm2) of a process for every element of ELEMENTS on GRID_MEV (Geant4 works in mm2)."""
+    return {str(z): [calc.ComputeCrossSectionPerAtom(float(e), particle, process, float(z), float(a), 0.0) * 1e-2
+                     for e in GRID_MEV] for _, (z, a) in ELEMENTS.items()}
+
+
+def _write(path: Path, doc: dict) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(doc))
+    print(f"wrote {path}")
 
 
 def main() -> None:
@@ -26,18 +44,15 @@ def main() -> None:
 
     sim = Geant4Sim(binning="demo", physics="data-free-em")
     sim.run(np.full(1, 10.0), "gamma", seed=1)  # builds the physics tables
-    calc = sim.g4.G4EmCalculator()
-    gamma = sim.g4.G4Gamma.Gamma()
-    table = {}
-    for name, (z, a) in ELEMENTS.items():
-        # Geant4 internal units: mm2 -> cm2
-        table[str(z)] = [calc.ComputeCrossSectionPerAtom(float(e), gamma, "phot", float(z), float(a), 0.0) * 1e-2
-                         for e in GRID_MEV]
-    doc = {"source": f"Geant4 {sim.attrs()['geant4_version']} G4PEEffectFluoModel (Sandia), per atom, cm2",
-           "command": "python -m hepfastsim.fullsim.geant4.tabulate", "energies_MeV": GRID_MEV.tolist(), "Z": table}
-    with atomic_output(OUT) as tmp:
-        tmp.write_text(json.dumps(doc))
-    print(f"wrote {OUT}")
+    calc, g4 = sim.g4.G4EmCalculator(), sim.g4
+    version = sim.attrs()["geant4_version"]
+    command = "python -m hepfastsim.fullsim.geant4.tabulate"
+    _write(OUT, {"source": f"Geant4 {version} G4PEEffectFluoModel (Sandia), per atom, cm2", "command": command,
+                 "energies_MeV": GRID_MEV.tolist(), "Z": _per_atom(calc, g4.G4Gamma.Gamma(), "phot")})
+    _write(MSC_OUT, {"source": f"Geant4 {version} G4UrbanMscModel transport cross section (1/lambda_1) per atom, cm2",
+                     "command": command, "energies_MeV": GRID_MEV.tolist(),
+                     "e-": _per_atom(calc, g4.G4Electron.Electron(), "msc"),
+                     "e+": _per_atom(calc, g4.G4Positron.Positron(), "msc")})
 
 
 if __name__ == "__main__":
