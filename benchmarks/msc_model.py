@@ -13,7 +13,6 @@ its standard error, mean depth in readout layers, CPU ms per GeV on one core (on
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -50,27 +49,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/msc_model.json"))
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every sample size (a quick check: 0.02)")
     args = ap.parse_args()
-    from msc_step_size import SAMPLES
+    from msc_step_size import report   # a script beside this one
 
     t0 = time.time()
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         futs = {name: pool.submit(_run, name, args.scale) for name in ENGINES}
         rows = {name: f.result() for name, f in futs.items()}
-    g4 = rows["geant4"]
-    for key in SAMPLES:
-        print(f"{key} ({g4[key]['n']} per engine):")
-        for name, r in rows.items():
-            line = (f"  {name:27s} Si/E_inc {r[key]['si_fraction']:.5f} +- {r[key]['si_fraction_err']:.5f}"
-                    f" ({r[key]['si_fraction'] / g4[key]['si_fraction'] - 1:+.1%} vs Geant4)")
-            if "depth" in r[key]:
-                line += f" depth {r[key]['depth']:.3f} +- {r[key]['depth_err']:.3f} ({r[key]['depth'] - g4[key]['depth']:+.3f})"
-            print(line + f" {r[key]['ms_per_GeV']:.2f} CPU ms/GeV")
-    out = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{os.cpu_count()} cores", "rows": rows,
-           "wall_seconds": time.time() - t0}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+    report(rows, args.out, t0)
 
 
 if __name__ == "__main__":

@@ -69,22 +69,29 @@ def main() -> None:
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         futs = [pool.submit(_run, w, args.scale) for w in ("geant4", *STEP_LIMITS)]
         rows = {k: v for f in futs for k, v in f.result().items()}
+    report(rows, args.out, t0)
+
+
+def report(rows: dict, out: Path, t0: float) -> None:
+    """Print every sample's row per engine (differences to the 'geant4' row) and write rows to out (temp file +
+    rename); also used by msc_model.py."""
     g4 = rows["geant4"]
+    width = max(len(name) for name in rows)
     for key in SAMPLES:
         print(f"{key} ({g4[key]['n']} per engine):")
         for name, r in rows.items():
-            line = (f"  {name:18s} Si/E_inc {r[key]['si_fraction']:.5f} +- {r[key]['si_fraction_err']:.5f}"
+            line = (f"  {name:{width}s} Si/E_inc {r[key]['si_fraction']:.5f} +- {r[key]['si_fraction_err']:.5f}"
                     f" ({r[key]['si_fraction'] / g4[key]['si_fraction'] - 1:+.1%} vs Geant4)")
             if "depth" in r[key]:
                 line += (f" depth {r[key]['depth']:.3f} +- {r[key]['depth_err']:.3f}"
                          f" ({r[key]['depth'] - g4[key]['depth']:+.3f})")
             print(line + f" {r[key]['ms_per_GeV']:.2f} CPU ms/GeV")
-    out = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, "rows": rows,
+    doc = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, "rows": rows,
            "wall_seconds": time.time() - t0}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    tmp.replace(out)
+    print(f"wrote {out} ({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":
