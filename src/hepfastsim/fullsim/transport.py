@@ -31,7 +31,8 @@ true-to-geometric path conversion; Urban's angular distribution (a central part 
 Highland-like formula corrected with e- scattering data, a power-law tail, and the isotropic share that makes
 <cos theta> = exp(-tau)); Urban's lateral displacement (0.73 of its maximum, azimuth correlated with the
 deflection), cut to the distance to the nearest face. At a W|Si interface this reproduces Geant4 where the
-screened-Rutherford scheme does not (RESULTS.md).
+screened-Rutherford scheme does not (RESULTS.md). Simplifications: e+ take the e- width and smallest step (Geant4
+corrects both for e+), and the lower step bound ignores Geant4's reduction below 5 keV.
 
 Energy bookkeeping per shower (``totals``): [deposited continuously, escaped,
 deposited below the tracking cuts, deposited in sensitive layers, energy of particles
