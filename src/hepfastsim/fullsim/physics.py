@@ -166,42 +166,34 @@ def compton_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     return np.where(k < t0, sigma * np.exp(-y * (c1 + c2 * y)), sigma) * 1e-24
 
 
-@lru_cache(maxsize=1)
-def _photo_table() -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Geant4's photo-absorption cross sections per atom (``data/photo_per_atom.json``): log energies, log sigma."""
-    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / "photo_per_atom.json").read_text())
-    return np.log(doc["energies_MeV"]), {int(z): np.log(np.maximum(v, 1e-300)) for z, v in doc["Z"].items()}
+@lru_cache(maxsize=None)
+def _tabulated(file: str, key: str) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """A per-atom table of ``data/FILE`` (written by ``fullsim.geant4.tabulate``): log energies, and log sigma per Z
+    of the entry ``key``."""
+    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / file).read_text())
+    return np.log(doc["energies_MeV"]), {int(z): np.log(np.maximum(v, 1e-300)) for z, v in doc[key].items()}
+
+
+def _per_atom(file: str, key: str, what: str, z: float, e: np.ndarray) -> np.ndarray:
+    """Cross section per atom (cm2) of element z at energies e (MeV) from a tabulated file (log-log interpolation)."""
+    log_e, table = _tabulated(file, key)
+    if int(z) not in table:
+        raise HepFastSimError(f"no {what} table for Z = {z}: rerun python -m hepfastsim.fullsim.geant4.tabulate")
+    return np.exp(np.interp(np.log(e), log_e, table[int(z)]))
 
 
 def photo_per_atom(z: float, k: np.ndarray) -> np.ndarray:
     """Photo-absorption cross section per atom (cm2) at photon energy k (MeV): Geant4's Sandia parametrisation
-    tabulated for every element of ``geometry.materials.ELEMENTS`` (log-log interpolation)."""
-    log_e, table = _photo_table()
-    if int(z) not in table:
-        raise HepFastSimError(f"no photo-absorption table for Z = {z}: rerun python -m hepfastsim.fullsim.geant4.tabulate")
-    return np.exp(np.interp(np.log(k), log_e, table[int(z)]))
-
-
-@lru_cache(maxsize=1)
-def _urban_msc_table() -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
-    """Geant4's Urban transport cross sections per atom (``data/urban_msc_per_atom.json``): log energies, log
-    sigma per particle ("e-", "e+") and Z."""
-    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / "urban_msc_per_atom.json").read_text())
-    return np.log(doc["energies_MeV"]), {p: {int(z): np.log(np.maximum(v, 1e-300)) for z, v in doc[p].items()}
-                                         for p in ("e-", "e+")}
+    tabulated for every element of ``geometry.materials.ELEMENTS`` (``data/photo_per_atom.json``)."""
+    return _per_atom("photo_per_atom.json", "Z", "photo-absorption", z, k)
 
 
 def urban_transport(material: Material, t: np.ndarray, positron: bool) -> np.ndarray:
     """Inverse first transport mean free path 1 / lambda_1 (1/mm) of e- or e+ of kinetic energy t (MeV) in a
-    material: Geant4's G4UrbanMscModel cross section per atom, summed over the elements."""
-    log_e, table = _urban_msc_table()
-    per_z = table["e+" if positron else "e-"]
-    out = np.zeros_like(t)
-    for z, _, n in material.elements:
-        if int(z) not in per_z:
-            raise HepFastSimError(f"no Urban msc table for Z = {z}: rerun python -m hepfastsim.fullsim.geant4.tabulate")
-        out += n * np.exp(np.interp(np.log(t), log_e, per_z[int(z)])) / 10.0
-    return out
+    material: Geant4's G4UrbanMscModel cross section per atom (``data/urban_msc_per_atom.json``), summed over the
+    elements."""
+    key = "e+" if positron else "e-"
+    return sum(n * _per_atom("urban_msc_per_atom.json", key, "Urban msc", z, t) / 10.0 for z, _, n in material.elements)
 
 
 def moller_bhabha_per_electron(t: np.ndarray, cut: float, positron: bool) -> np.ndarray:
@@ -351,11 +343,11 @@ class PhysicsTables:
     cuts: Cuts
 
 
-def _transport_tables(materials: list[Material], grid: np.ndarray, msc_model: str) -> np.ndarray:
-    """(2, M, E) inverse transport mean free paths of e- and e+ for the chosen multiple-scattering model."""
+def _transport_tables(materials: list[Material], grid: np.ndarray, msc_model: str, screened: np.ndarray) -> np.ndarray:
+    """(2, M, E) inverse transport mean free paths of e- and e+ for the chosen multiple-scattering model
+    (screened: the (M, E) screened-Rutherford ones, the same for e- and e+)."""
     if msc_model == "urban":
         return np.array([[urban_transport(mat, grid, positron) for mat in materials] for positron in (False, True)])
-    screened = np.array([screened_rutherford(mat, grid)[0] for mat in materials])
     return np.array([screened, screened])
 
 
@@ -399,10 +391,11 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
             r0 = grid[0] / max(dedx[q, i, 0], 1e-12)
             rng[q, i] = r0 + np.concatenate([[0.0], np.cumsum(0.5 * (inv[1:] + inv[:-1]) * np.diff(grid))])
     samp = [mat.sampling_element for mat in materials]
+    inv_l1, screen = np.array([screened_rutherford(mat, grid) for mat in materials]).transpose(1, 0, 2)
     return PhysicsTables(
         grid=grid, dedx=dedx, range_=rng, mu_brems=mu_b, mu_delta=mu_d, mu_compton=mu_c, mu_photo=mu_p,
-        mu_pair=mu_pair, mu_tr=_transport_tables(materials, grid, cuts.msc_model),
-        screen=np.array([screened_rutherford(mat, grid)[1] for mat in materials]), x0=np.array([mat.x0_mm for mat in materials]),
+        mu_pair=mu_pair, mu_tr=_transport_tables(materials, grid, cuts.msc_model, inv_l1),
+        screen=screen, x0=np.array([mat.x0_mm for mat in materials]),
         n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
         z_eff=np.array([sum(z * n for z, _, n in mat.elements) / sum(n for *_, n in mat.elements) for mat in materials]),

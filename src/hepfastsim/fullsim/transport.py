@@ -775,8 +775,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
             if urban:
                 if msc_limit < 0.0:
                     msc_limit, msc_tmin = urban_step_limit(t, rng, lam, z_eff[m])
-                step = min(s_int, s_loss, rng, urban_msc_step(msc_limit, msc_tmin, min(z - z_front[lay], z_back[lay] - z),
-                                                              min(s_int, s_loss, rng)))
+                other = min(s_int, s_loss, rng)
+                step = min(other, urban_msc_step(msc_limit, msc_tmin, min(z - z_front[lay], z_back[lay] - z), other))
                 kind = 2 if step == s_int else 0  # 0 continuous, 1 boundary, 2 discrete
                 lam_end = lam
                 if URBAN_DTRL * rng <= step < rng:
@@ -787,8 +787,6 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                     kind = 1
                     step = urban_true_length(d_geo, step, rng, lam, par1, par3)
                     g = d_geo
-                dvar = max(step / lam, 1e-12)
-                t_mid0 = t
             else:
                 s_msc = max(max_dvar * lam, min_step)  # keeps the scattering of one step near the small-angle regime
                 step = min(s_int, s_loss, rng, s_msc)  # true path length of the physics-limited step
@@ -798,14 +796,14 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 lam = 1.0 / max(_lookup(mu_tr[q, m], log_e0, inv_dlog, t_mid0), 1e-12)
                 dvar = max(step / lam, 1e-12)
                 g = lam * (1.0 - np.exp(-dvar)) if dvar > 1e-6 else step * (1.0 - 0.5 * dvar)
-            if not urban and d_geo < g:
-                # the face comes first: the true path whose mean geometric advance reaches it
-                kind = 1
-                ratio = d_geo / lam
-                step = -lam * np.log(1.0 - ratio) if ratio < 1.0 - 1e-12 else step
-                step = min(step, rng)
-                dvar = max(step / lam, 1e-12)
-                g = d_geo
+                if d_geo < g:
+                    # the face comes first: the true path whose mean geometric advance reaches it
+                    kind = 1
+                    ratio = d_geo / lam
+                    step = -lam * np.log(1.0 - ratio) if ratio < 1.0 - 1e-12 else step
+                    step = min(step, rng)
+                    dvar = max(step / lam, 1e-12)
+                    g = d_geo
             forward = uz > 0
             # continuous loss from the range table, fluctuating as Rutherford collisions below the delta cut
             de = mean_continuous_loss(range_[q, m], dedx[q, m], grid, log_e0, inv_dlog, t, rng, step)
