@@ -47,8 +47,8 @@ def _run(absorber: str, n: int) -> dict:
         Layer("Si", 0.3, True), Layer(absorber, ABSORBERS[absorber], False))), 0.033)
     g4 = Geant4Sim(det, "ds2", physics="data-free-em")
     cuts = g4.energy_cuts()
-    same_cuts = FullSim(det, "ds2", cuts=Cuts(per_material=cuts))
-    urban = FullSim(det, "ds2", cuts=Cuts(per_material=cuts))
+    same_cuts = FullSim(det, "ds2", cuts=Cuts(per_material=cuts, msc_model="screened_rutherford"))
+    urban = FullSim(det, "ds2", cuts=Cuts(per_material=cuts, msc_model="screened_rutherford"))
     use_urban_lambda1(g4, urban)
     grid = urban.tables.grid
     ratio = {m.name: {f"{e:g} MeV": float(np.interp(np.log(e), np.log(grid), urban.tables.mu_tr[0, i])

@@ -72,7 +72,7 @@ def main() -> None:
             cuts = parts[0]["cuts"]
             g = _observables(np.concatenate([p["showers"] for p in parts]), np.concatenate([p["si"] for p in parts]),
                              energy, binning)
-            r = FullSim(binning="ds2", cuts=Cuts(per_material=cuts)).run(np.full(n, energy), "e-", seed=200)
+            r = FullSim(binning="ds2", cuts=Cuts(per_material=cuts, msc_model="screened_rutherford")).run(np.full(n, energy), "e-", seed=200)
             b = _observables(r.showers, r.totals[:, 3], energy, binning)
             rows.setdefault(key, {})[f"{cut} mm"] = {"energy_cuts_MeV": cuts, "geant4": g, "builtin_same_cuts": b}
             print(f"{key} range cut {cut} mm {cuts}: Si/E geant4 {g['si_fraction']:.5f} +- {g['si_fraction_err']:.5f}, "

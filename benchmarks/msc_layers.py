@@ -69,7 +69,8 @@ def _run(engine: str, stack: str, n: int) -> dict:
         sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_model="urban"))
     else:
         short = engine == "builtin_urban_0.03"
-        sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_max_scatter=0.03 if short else 1.0))
+        sim = FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_max_scatter=0.03 if short else 1.0,
+                                              msc_model="screened_rutherford"))
         if short:
             g4.energy_cuts()   # runs Geant4 once: its tables exist
             use_urban_lambda1(g4, sim)

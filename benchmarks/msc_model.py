@@ -1,8 +1,9 @@
 """The built-in engine's two multiple-scattering models against Geant4 on the dataset-2 stack, at the built-in's
-own production cuts and at Geant4's (its 0.7 mm range cut converted per material by Geant4).
+own fixed production cuts of before revision 2026-12-07 (0.5 MeV delta rays, 0.1 MeV photons) and at Geant4's
+(its 0.7 mm range cut converted per material, the default since).
 
-``Cuts(msc_model="screened_rutherford")`` is the built-in default; ``Cuts(msc_model="urban")`` is Geant4's Urban
-model as the Geant4 engine applies it (transport cross section, angular distribution, path-length conversion,
+``Cuts(msc_model="screened_rutherford")`` was the built-in default before physics revision 2026-12-07;
+``Cuts(msc_model="urban")``, the default since, is Geant4's Urban model as the Geant4 engine applies it (transport cross section, angular distribution, path-length conversion,
 lateral displacement, UseSafety step limitation). Samples as ``msc_step_size.py``: e- of 1 and 10 GeV, photons of
 1.5 MeV (Compton electrons of the tungsten reaching the silicon). Per sample and engine: mean Si energy / E_inc with
 its standard error, mean depth in readout layers, CPU ms per GeV on one core (one process per engine).
@@ -38,7 +39,9 @@ def _run(which: str, scale: float) -> dict:
     else:
         model = which.removesuffix("_g4cuts")
         cuts = g4.energy_cuts() if which.endswith("_g4cuts") else {}
-        engine = FullSim(binning="ds2", cuts=Cuts(per_material=cuts, msc_model=model))
+        # own cuts: the fixed 0.5 MeV delta rays / 0.1 MeV photons of the engine before revision 2026-12-07
+        engine = FullSim(binning="ds2", cuts=Cuts(per_material=cuts, msc_model=model,
+                                                   range_cut_mm=0.7 if cuts else None))
         engine.run(np.full(2, 1000.0), "e-", seed=1)   # compile before timing
     rows = {key: _observables(engine, p, e, max(int(n * scale), 10)) for key, (p, e, n) in SAMPLES.items()}
     return {"cuts_MeV": cuts, **rows}

@@ -87,12 +87,16 @@ def test_the_range_cut_is_set_and_converted_per_material():
     assert attr == 2.0
     assert cuts["W"][0] == pytest.approx(4.675, rel=0.01) and cuts["Si"][0] == pytest.approx(0.9306, rel=0.01)
     assert cuts["W"][1] == pytest.approx(0.1317, rel=0.01) and cuts["Si"][1] == pytest.approx(0.009645, rel=0.01)
+    from hepfastsim.fullsim.physics import Cuts   # the built-in engine's shipped conversion gives the same energies
+
+    for m in ("W", "Si"):
+        assert Cuts(range_cut_mm=2.0).production(m) == pytest.approx(cuts[m], rel=1e-6)
 
 
 def test_urban_multiple_scattering_reproduces_geant4_at_the_w_si_interface():
     """10 MeV e- without secondaries through 1.4 mm W, then 0.3 mm Si: the energy in that Si layer from the built-in
-    engine with msc_model='urban' agrees with Geant4's within 8 %, and the screened-Rutherford default is more than
-    12 % above it (what the test tells apart; removing Urban's lateral displacement also fails it). Both engines
+    engine's Urban model (its default) agrees with Geant4's within 8 %, and the screened-Rutherford option is more
+    than 12 % above it (what the test tells apart; removing Urban's lateral displacement also fails it). Both engines
     in one child process (one Geant4 per process), 10 000 electrons each."""
     code = """
 import json, numpy as np
@@ -106,7 +110,7 @@ none = {"W": (1e6, 1e6), "Si": (1e6, 1e6)}
 out = {}
 for name, sim in (("geant4", Geant4Sim(det, "ds2", physics="data-free-em", production_cut_mm=1e5)),
                   ("urban", FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_model="urban"))),
-                  ("default", FullSim(det, "ds2", cuts=Cuts(per_material=none)))):
+                  ("screened", FullSim(det, "ds2", cuts=Cuts(per_material=none, msc_model="screened_rutherford")))):
     out[name] = float(sim.run(np.full(10000, 10.0), "e-", seed=9).si_layer[:, 0].mean())
 print(json.dumps(out))
 """
@@ -115,4 +119,4 @@ print(json.dumps(out))
 
     first_si = json.loads(res.stdout.strip().splitlines()[-1])
     assert first_si["urban"] == pytest.approx(first_si["geant4"], rel=0.08), first_si
-    assert first_si["default"] > 1.12 * first_si["geant4"], first_si   # what the test tells apart
+    assert first_si["screened"] > 1.12 * first_si["geant4"], first_si   # what the test tells apart

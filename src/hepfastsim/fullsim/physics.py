@@ -3,13 +3,18 @@
 Everything here is textbook physics, tabulated once per material on a log grid of
 kinetic energy (1 keV - 1 TeV) for the compiled transport in ``transport.py``:
 
-* bremsstrahlung and pair production: Bethe-Heitler with Thomas-Fermi screening
-  (Butcher-Messel screening functions, Coulomb correction, Z(Z+xi) for atomic electrons);
+* bremsstrahlung: Geant4's relativistic model (G4eBremsstrahlungRelModel, the model of Geant4's data-free list):
+  Tsai's screening functions with the Coulomb correction, the dielectric (Ter-Mikaelian) suppression of photons
+  below k_p = gamma hbar omega_p, and above Geant4's threshold (~0.4 GeV in W) Migdal's Landau-Pomeranchuk-Migdal
+  suppression in Stanev's approximations; the production cuts by default Geant4's conversion of a 0.7 mm range cut;
+* pair production (sampling): Bethe-Heitler with Thomas-Fermi screening (Butcher-Messel screening functions,
+  Coulomb correction, Z(Z+xi) for atomic electrons);
 * Moller (e-e-) and Bhabha (e+e-) delta-ray production above the production cut;
 * restricted collision stopping power (Berger-Seltzer, ICRU 37) with the Sternheimer
   density effect, plus the radiative loss below the photon production cut;
-* multiple scattering: the first transport cross section of screened Rutherford scattering
-  (Moliere screening), 1 / lambda_1 = 2 pi n Z(Z+1) r_e^2 (m/(p beta))^2 [ln(1 + 1/A) - 1/(1 + A)];
+* multiple scattering: Geant4's Urban-model transport cross section per element (``data/urban_msc_per_atom.json``),
+  or for the screened-Rutherford option 1 / lambda_1 = 2 pi n Z(Z+1) r_e^2 (m/(p beta))^2 [ln(1 + 1/A) - 1/(1 + A)]
+  (Moliere screening);
 * pair production below 80 GeV and Compton scattering: the empirical per-atom fits of
   GEANT3/Geant4 (Storm-Israel type polynomials in ln(k/m) for pairs, with the (k - 2m)^2
   fall-off below 1.5 MeV; Klein-Nishina with the low-energy binding suppression below 15 keV
@@ -54,18 +59,113 @@ def screening_phi(delta: float) -> tuple:
     return v, v
 
 
+# Landau-Pomeranchuk-Migdal and dielectric (Ter-Mikaelian) suppression of bremsstrahlung, in Geant4's units:
+# E_LPM = X0 * LPM_MEV_PER_MM (Migdal's characteristic energy, 7.7 TeV per cm of radiation length), and the
+# dielectric photon energy k_p = E * sqrt(n_el * MIGDAL_MM3) (k_p = gamma * hbar omega_p; ~80 eV * gamma in W)
+HBARC_MEV_MM = 1.973269804e-10
+R_E_MM = 2.8179403262e-12
+LPM_MEV_PER_MM = ALPHA * ME**2 / (4.0 * np.pi * HBARC_MEV_MM)
+MIGDAL_MM3 = 4.0 * np.pi * R_E_MM * (HBARC_MEV_MM / ME) ** 2
+
+
 @njit(cache=True)
-def brems_shape(z: float, fc: float, e_total: float, k: float) -> float:
-    """Bracket G of d(sigma)/dk = alpha r_e^2 Z(Z+xi) G / k for photon energy k from an e+- of total energy E."""
-    ep = e_total - k
-    if ep <= ME:
-        return 0.0
-    v = ep / e_total
-    delta = 136.0 * ME * z ** (-1.0 / 3.0) * k / (e_total * ep)
-    p1, p2 = screening_phi(delta)
-    c = 4.0 / 3.0 * np.log(z) + 4.0 * fc
-    g = (1.0 + v * v) * (p1 - c) - 2.0 / 3.0 * v * (p2 - c)
-    return max(g, 0.0)
+def _lpm_phi_g(s: float) -> tuple:
+    """Migdal's suppression functions (phi(s), G(s)) in Stanev et al.'s approximations (Phys. Rev. D 25 (1982)
+    1291), as Geant4 evaluates them: phi for the (1 - y + y^2/2) part of the spectrum, G for the y^2/4 part."""
+    if s < 0.01:
+        phi = 6.0 * s * (1.0 - np.pi * s)
+        return phi, 12.0 * s - 2.0 * phi
+    s2, s3, s4 = s * s, s * s * s, s * s * s * s
+    if s < 1.55:
+        phi = 1.0 - np.exp(-6.0 * s * (1.0 + (3.0 - np.pi) * s) + s3 / (0.623 + 0.796 * s + 0.658 * s2))
+    else:
+        phi = 1.0 - 0.01190476 / s4
+    if s < 0.415827:
+        psi = 1.0 - np.exp(-4.0 * s - 8.0 * s2 / (1.0 + 3.936 * s + 4.97 * s2 - 0.05 * s3 + 7.5 * s4))
+        g = 3.0 * psi - 2.0 * phi
+    elif s < 1.9156:
+        g = np.tanh(-0.160723 + 3.755030 * s - 1.798138 * s2 + 0.672827 * s3 - 0.120772 * s4)
+    else:
+        g = 1.0 - 0.0230655 / s4
+    return phi, g
+
+
+@njit(cache=True)
+def _brems_factors(z: float, fc: float) -> tuple:
+    """(F1, F2) of the complete-screening spectrum d(sigma)/dk = 16/3 alpha r_e^2 Z^2 / k [(1 - y + 3/4 y^2) F1 +
+    (1 - y) F2]: F1 = L_el - f_c + L_inel / Z, F2 = (1 + 1/Z) / 12 (Tsai's L_rad, L'_rad; Dirac-Fock values
+    below Z = 5)."""
+    if z < 4.5:
+        l_el = (5.31, 4.79, 4.74, 4.71)[int(z + 0.5) - 1]
+        l_inel = (6.144, 5.621, 5.805, 5.924)[int(z + 0.5) - 1]
+    else:
+        l_el = np.log(184.15) - np.log(z) / 3.0
+        l_inel = np.log(1194.0) - 2.0 * np.log(z) / 3.0
+    return l_el - fc + l_inel / z, (1.0 + 1.0 / z) / 12.0
+
+
+@njit(cache=True)
+def brems_dxsec(z: float, fc: float, e_total: float, k: float, lpm_energy: float, kp2: float) -> float:
+    """Bremsstrahlung spectrum of an e+- of total energy E (MeV) emitting a photon of energy k (MeV) on an atom of
+    charge z: d(sigma)/dk = 16/3 alpha r_e^2 Z^2 / k * this * k^2 / (k^2 + k_p^2), as Geant4's
+    G4eBremsstrahlungRelModel (the model of its data-free list at all energies). Tsai's screening functions
+    (Rev. Mod. Phys. 46 (1974) 815) with the Coulomb correction fc; with lpm_energy > 0 (E above Geant4's LPM
+    threshold) Migdal's LPM-suppressed complete-screening form instead, the dielectric suppression entering its
+    variable s. kp2 = k_p^2 (MeV^2), the dielectric suppression's scale; the factor k^2 / (k^2 + k_p^2) is not
+    included here (the callers integrate and sample in ln(k^2 + k_p^2), which contains it)."""
+    y = k / e_total
+    onemy = 1.0 - y
+    f1, f2 = _brems_factors(z, fc)
+    if lpm_energy > 0.0:
+        # Migdal's variable s' and xi(s'), then s with the dielectric suppression, xi(s), phi(s), G(s)
+        s1 = z ** (2.0 / 3.0) / (184.15 * 184.15)
+        sp = np.sqrt(lpm_energy * k / (8.0 * e_total * (e_total - k)))
+        xi = 2.0
+        if sp > 1.0:
+            xi = 1.0
+        elif sp > np.sqrt(2.0) * s1:
+            inv_log = 1.0 / np.log(np.sqrt(2.0) * s1)
+            h = np.log(sp) * inv_log
+            xi = 1.0 + h - 0.08 * (1.0 - h) * h * (2.0 - h) * inv_log
+        s = sp / np.sqrt(xi) * (1.0 + kp2 / (k * k))
+        xi = 2.0
+        if s > 1.0:
+            xi = 1.0
+        elif s > s1:
+            xi = 1.0 + np.log(s) / np.log(s1)
+        phi, g = _lpm_phi_g(s)
+        if xi * phi > 1.0 or s > 0.57:
+            xi = 1.0 / phi
+        d = xi * (0.25 * y * y * g + (onemy + 0.5 * y * y) * phi) * f1 + onemy * f2
+        return max(d, 0.0)
+    term0 = onemy + 0.75 * y * y
+    if z < 4.5:
+        return max(term0 * f1 + onemy * f2, 0.0)
+    x = 100.0 * ME * k / (e_total * (e_total - k))
+    gam = x * z ** (-1.0 / 3.0)
+    eps = x * z ** (-2.0 / 3.0)
+    phi1 = 16.863 - 2.0 * np.log(1.0 + 0.311877 * gam * gam) + 2.4 * np.exp(-0.9 * gam) + 1.6 * np.exp(-1.5 * gam)
+    phi2 = 2.0 / (3.0 + 19.5 * gam + 18.0 * gam * gam)
+    psi1 = 24.34 - 2.0 * np.log(1.0 + 13.111641 * eps * eps) + 2.8 * np.exp(-8.0 * eps) + 1.2 * np.exp(-29.2 * eps)
+    psi2 = 2.0 / (3.0 + 120.0 * eps + 1200.0 * eps * eps)
+    lz = np.log(z)
+    d = (term0 * ((0.25 * phi1 - lz / 3.0 - fc) + (0.25 * psi1 - 2.0 * lz / 3.0) / z)
+         + 0.125 * onemy * (phi2 + psi2 / z))
+    return max(d, 0.0)
+
+
+@njit(cache=True)
+def brems_dxsec_max(z: float, fc: float) -> float:
+    """An upper bound of ``brems_dxsec`` over k (its value at k -> 0 without suppression), for rejection sampling."""
+    f1, f2 = _brems_factors(z, fc)
+    return f1 + f2
+
+
+@njit(cache=True)
+def brems_lpm_energy(e_total: float, lpm_energy: float, density_factor: float) -> float:
+    """Migdal's energy of the material if the LPM suppression applies at total energy E (Geant4: above
+    E_LPM * k_p / E, a few hundred MeV in W), else 0."""
+    return lpm_energy if e_total > lpm_energy * np.sqrt(density_factor) else 0.0
 
 
 @njit(cache=True)
@@ -79,24 +179,32 @@ def pair_shape(z: float, fc: float, k: float, eps: float) -> float:
 
 
 @njit(cache=True)
-def _brems_integrals(z: float, fc: float, t: float, kcut: float) -> tuple:
-    """(int_{kcut}^{T} G/k dk, int_0^{min(kcut,T)} G dk) by Simpson rules in ln k and k."""
+def _brems_integrals(z: float, fc: float, t: float, kcut: float, lpm_energy: float, density_factor: float) -> tuple:
+    """(int_{kcut}^{T} dxsec dk / k k^2/(k^2 + k_p^2), int_0^{min(kcut, T)} (same) k dk) for an e+- of kinetic
+    energy T, by Simpson's rule in u = ln(k^2 + k_p^2), where the integrand of the first is dxsec / 2 (as Geant4
+    integrates); lpm_energy 0 switches the LPM suppression off."""
     e = t + ME
-    n = 64
+    kp2 = density_factor * e * e
+    lpm = brems_lpm_energy(e, lpm_energy, density_factor)
+    n = 128
     above = 0.0
     if t > kcut:
-        a, b = np.log(kcut), np.log(t)
+        a, b = np.log(kcut * kcut + kp2), np.log(t * t + kp2)
         h = (b - a) / n
         for i in range(n + 1):
             w = 1.0 if (i == 0 or i == n) else (4.0 if i % 2 else 2.0)
-            above += w * brems_shape(z, fc, e, np.exp(a + i * h))
+            k = np.sqrt(np.exp(a + i * h) - kp2)
+            above += w * 0.5 * brems_dxsec(z, fc, e, k, lpm, kp2)
         above *= h / 3.0
     below = 0.0
     kmax = min(kcut, t)
-    h = kmax / n
-    for i in range(n + 1):
-        w = 1.0 if (i == 0 or i == n) else (4.0 if i % 2 else 2.0)
-        below += w * brems_shape(z, fc, e, max(i * h, 1e-12))
+    a, b = np.log(kp2), np.log(kmax * kmax + kp2)
+    h = (b - a) / n
+    for i in range(1, n + 1):   # the integrand vanishes at k = 0
+        w = 1.0 if i == n else (4.0 if i % 2 else 2.0)
+        k = np.sqrt(max(np.exp(a + i * h) - kp2, 0.0))
+        if k > 0.0:
+            below += w * 0.5 * k * brems_dxsec(z, fc, e, k, lpm, kp2)
     below *= h / 3.0
     return above, below
 
@@ -289,34 +397,61 @@ def restricted_collision_dedx(material: Material, t: np.ndarray, cut: float, pos
     return np.maximum(dedx, 0.0) / 10.0
 
 
-MSC_MODELS = ("screened_rutherford", "urban")
+MSC_MODELS = ("urban", "screened_rutherford")
 
 
 @dataclass
 class Cuts:
-    """Production and tracking cuts (MeV kinetic). Energy below a tracking cut is deposited on the spot."""
+    """Production and tracking cuts (MeV kinetic, mm) and the physics options of the built-in engine.
+
+    Production cuts: by default Geant4's conversion of a range cut (``range_cut_mm``, Geant4's default 0.7 mm)
+    into thresholds for delta rays and brems photons in each material, as Geant4 applies it
+    (``data/production_cuts.json``); ``range_cut_mm=None`` takes ``delta_production`` and ``photon_production``
+    in every material; ``per_material`` overrides single materials."""
 
     electron_tracking: float = 0.01  # a floor only: e+- are range-rejected where they cannot leave their layer
-    delta_production: float = 0.5
-    photon_production: float = 0.1
+    delta_production: float = 0.5    # used with range_cut_mm=None
+    photon_production: float = 0.1   # used with range_cut_mm=None
     photon_tracking: float = 0.01
-    msc_max_scatter: float = 1.0  # largest s / lambda_1 of one e+- step (multiple-scattering step limit)
+    range_cut_mm: float | None = 0.7
+    msc_max_scatter: float = 1.0  # largest s / lambda_1 of one e+- step (screened-Rutherford scheme only)
     msc_min_step_mm: float = 0.001  # ... but no step shorter than this
     msc_hard_fraction: float = 0.2  # hard (single) elastic collisions: mean free path this times lambda_1
-    # production cuts of single materials, {name: (delta rays, brems photons)} in MeV, instead of the two above
+    # production cuts of single materials, {name: (delta rays, brems photons)} in MeV, instead of the above
     per_material: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # e+- multiple scattering: "screened_rutherford" (mixed scheme, steps of msc_max_scatter lambda_1) or "urban"
-    # (Geant4's Urban model: its transport cross section, angular distribution, path-length conversion,
-    # lateral displacement and UseSafety step limitation; the msc_* options above are then unused)
-    msc_model: str = "screened_rutherford"
+    # e+- multiple scattering: "urban" (Geant4's Urban model: its transport cross section, angular distribution,
+    # path-length conversion, lateral displacement and UseSafety step limitation) or "screened_rutherford" (a
+    # mixed scheme with steps of msc_max_scatter lambda_1, the engine's model before 2026-12-07)
+    msc_model: str = "urban"
+    lpm: bool = True  # Landau-Pomeranchuk-Migdal suppression of bremsstrahlung (Geant4's default)
 
     def __post_init__(self) -> None:
         if self.msc_model not in MSC_MODELS:
             raise HepFastSimError(f"unknown multiple-scattering model {self.msc_model!r}: {' or '.join(MSC_MODELS)}")
+        if self.range_cut_mm is not None:
+            lo, hi = _range_cut_table()[0][[0, -1]]
+            if not (np.isfinite(self.range_cut_mm) and lo <= self.range_cut_mm <= hi):
+                raise HepFastSimError(f"range cut {self.range_cut_mm!r} mm outside the tabulated {lo:g}-{hi:g} mm")
 
     def production(self, material: str) -> tuple[float, float]:
         """(delta-ray, brems-photon) production cuts (MeV) in a material."""
-        return self.per_material.get(material, (self.delta_production, self.photon_production))
+        if material in self.per_material:
+            return self.per_material[material]
+        if self.range_cut_mm is None:
+            return self.delta_production, self.photon_production
+        ranges, table = _range_cut_table()
+        if material not in table:
+            raise HepFastSimError(f"no range-cut conversion for material {material!r}: give Cuts(per_material=...)")
+        # log-log interpolation in the range cut; never below the tables' 1 keV
+        return tuple(max(float(np.exp(np.interp(np.log(self.range_cut_mm), np.log(ranges), np.log(table[material][p])))),
+                         E_MIN) for p in ("e-", "gamma"))
+
+
+@lru_cache(maxsize=None)
+def _range_cut_table() -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
+    """Geant4's range-cut to energy conversion per material (``data/production_cuts.json``)."""
+    doc = json.loads((resources.files("hepfastsim.fullsim") / "data" / "production_cuts.json").read_text())
+    return np.array(doc["range_cuts_mm"]), {m: {p: np.array(v) for p, v in d.items()} for m, d in doc["materials"].items()}
 
 
 @dataclass
@@ -326,7 +461,7 @@ class PhysicsTables:
     grid: np.ndarray
     dedx: np.ndarray        # (2, M, E): [e-, e+] restricted total loss
     range_: np.ndarray      # (2, M, E) CSDA range with the restricted loss
-    mu_brems: np.ndarray    # (M, E) brems above photon cut (same for e- and e+)
+    mu_brems: np.ndarray    # (M, E) brems above photon cut (same for e- and e+; LPM and dielectric suppression)
     mu_delta: np.ndarray    # (2, M, E) Moller / Bhabha above delta cut
     mu_compton: np.ndarray  # (M, E)
     mu_photo: np.ndarray    # (M, E)
@@ -340,7 +475,16 @@ class PhysicsTables:
     z_eff: np.ndarray       # (M,) mean Z per atom (the Urban model's material parameters)
     mean_exc: np.ndarray    # (M,) mean excitation energy, MeV (lower end of the collision spectrum)
     prod_cuts: np.ndarray   # (M, 2) production cuts, MeV: [delta rays, brems photons]
+    lpm_energy: np.ndarray  # (M,) Migdal's LPM energy, MeV (0: no LPM suppression)
+    density_factor: np.ndarray  # (M,) dielectric suppression: k_p^2 / E^2
     cuts: Cuts
+
+
+def brems_suppression(materials: list[Material], lpm: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per material: Migdal's LPM energy E_LPM (MeV; 0 with lpm False) and the dielectric factor k_p^2 / E^2."""
+    x0 = np.array([mat.x0_mm for mat in materials])
+    n_el = np.array([mat.electron_density / 1000.0 for mat in materials])  # per mm3
+    return (x0 * LPM_MEV_PER_MM if lpm else np.zeros(len(materials))), n_el * MIGDAL_MM3
 
 
 def _transport_tables(materials: list[Material], grid: np.ndarray, msc_model: str, screened: np.ndarray) -> np.ndarray:
@@ -363,6 +507,7 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     mu_p = np.zeros((m, ne))
     mu_pair = np.zeros((m, ne))
     prod_cuts = np.array([cuts.production(mat.name) for mat in materials])
+    lpm_energy, density_factor = brems_suppression(materials, cuts.lpm)
     for i, mat in enumerate(materials):
         delta_cut, k_cut = prod_cuts[i]
         rad_loss = np.zeros(ne)
@@ -371,11 +516,12 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
             fc = coulomb_correction(z)
             xi = lp / (lr - fc)
             pref = ALPHA * R_E_CM**2 * z * (z + xi) * n  # 1/cm
+            brems_pref = 16.0 / 3.0 * ALPHA * R_E_CM**2 * z * z * n  # 1/cm
             pair_bh = np.zeros(ne)
             for j, t in enumerate(grid):
-                above, below = _brems_integrals(float(z), fc, float(t), k_cut)
-                mu_b[i, j] += pref * above / 10.0
-                rad_loss[j] += pref * below / 10.0
+                above, below = _brems_integrals(float(z), fc, float(t), k_cut, lpm_energy[i], density_factor[i])
+                mu_b[i, j] += brems_pref * above / 10.0
+                rad_loss[j] += brems_pref * below / 10.0
                 pair_bh[j] = pref * _pair_integral(float(z), fc, float(t)) / 10.0
             fit = n * pair_per_atom_fit(z, grid) / 10.0
             join = np.searchsorted(grid, PAIR_FIT_MAX)
@@ -399,5 +545,6 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
         n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
         z_eff=np.array([sum(z * n for z, _, n in mat.elements) / sum(n for *_, n in mat.elements) for mat in materials]),
-        mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), prod_cuts=prod_cuts, cuts=cuts,
+        mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), prod_cuts=prod_cuts,
+        lpm_energy=lpm_energy, density_factor=density_factor, cuts=cuts,
     )

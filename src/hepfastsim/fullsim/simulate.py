@@ -72,7 +72,7 @@ def sample_energies(spec: str, n: int, rng: np.random.Generator) -> np.ndarray:
 MAX_ENERGY_MEV = 1e6  # the physics tables end at 1 TeV
 # the built-in engine's physics revision, written into every file it makes: raise it whenever a change to fullsim/
 # changes the showers, so that a file of an older revision is neither resumed nor reused as a cache
-BUILTIN_PHYSICS_REVISION = "2026-12-06"
+BUILTIN_PHYSICS_REVISION = "2026-12-07"
 RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "engine",
             "physics", "sampling_fraction", "threshold_MeV")
 VERSION_KEYS = ("physics_revision", "geant4_version")  # a file without them was made by an older version
@@ -279,12 +279,14 @@ class FullSim(Engine):
 
     def attrs(self) -> dict:
         c = self.cuts
-        msc = " (Urban multiple scattering)" if c.msc_model == "urban" else ""
-        return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo" + msc,
+        options = ([] if c.msc_model == "urban" else ["screened-Rutherford multiple scattering"]) + ([] if c.lpm else ["no LPM"])
+        source = f"range cut {c.range_cut_mm} mm (Geant4 conversion)" if c.range_cut_mm is not None else "fixed"
+        per_material = "; ".join(f"{m.name}: delta {d:.4g}, photon {k:.4g}"
+                                 for m, (d, k) in zip(self.detector.materials, self.tables.prod_cuts))
+        return super().attrs() | {"physics": "hepfastsim built-in EM Monte Carlo" + "".join(f" ({o})" for o in options),
                                   "physics_revision": BUILTIN_PHYSICS_REVISION,
-                                  "cuts_MeV": f"e-track {c.electron_tracking}, delta {c.delta_production}, "
-                                              f"photon {c.photon_production}, photon-track {c.photon_tracking}"
-                                              + "".join(f"; {m}: delta {d}, photon {k}" for m, (d, k) in c.per_material.items())}
+                                  "cuts_MeV": f"e-track {c.electron_tracking}, photon-track {c.photon_tracking}; "
+                                              f"production cuts, {source}: {per_material}"}
 
     def _simulate(self, energies, pdg, theta, phi, entry_xy, seed):
         n = len(energies)
@@ -302,7 +304,7 @@ class FullSim(Engine):
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_map,
             t.grid, t.range_, t.dedx, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
-            t.x0, t.n_el, t.samp_z, t.samp_fc, t.z_eff, t.mean_exc, t.prod_cuts, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
+            t.x0, t.n_el, t.samp_z, t.samp_fc, t.z_eff, t.mean_exc, t.prod_cuts, t.lpm_energy, t.density_factor, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         lost = out[3][:, 4]
         if np.any(lost > 0):

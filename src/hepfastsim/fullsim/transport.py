@@ -4,14 +4,16 @@ Class-II condensed history as in EGS4/Geant4 "standard" physics:
 charged particles lose energy continuously (restricted stopping power, dE/dx x step on steps
 shorter than 1 % of the range as in Geant4; the sub-cut loss fluctuates as in Geant4's Urban
 model, which gives thin layers their Landau shape), scatter by multiple scattering (below) and
-make discrete bremsstrahlung or delta rays above the production cuts; photons make pair production, Compton scattering or
+make discrete bremsstrahlung (Geant4's relativistic model with LPM and dielectric suppression) or delta
+rays above the production cuts; photons make pair production, Compton scattering or
 photo-absorption (binding energy deposited locally, Sauter-Gavrila photoelectron angle).
 Positrons annihilate at rest into two back-to-back 511 keV photons.
 Steps never cross a layer boundary, so every deposit belongs to one layer. An e+- whose
 residual range cannot take it out of its layer deposits its energy there (range
 rejection); the tracking cut is only a floor.
 
-Multiple scattering, mixed scheme on screened Rutherford scattering (``physics.py``):
+Multiple scattering, by default Geant4's Urban model (below); ``Cuts(msc_model="screened_rutherford")``, the
+engine's model before revision 2026-12-07: a mixed scheme on screened Rutherford scattering (``physics.py``):
 elastic collisions above an angle mu_c (mu = (1 - cos theta)/2) are hard and drawn one by
 one from the screened Rutherford distribution (mean free path ``msc_hard_fraction`` x
 lambda_1, so a few per step); the soft ones below mu_c are lumped into one deflection with
@@ -23,7 +25,7 @@ geometric advance g = lambda (1 - exp(-s / lambda)) (path-length correction); th
 displacement is perpendicular to the direction and correlated with the deflection as in
 the PDG formulae (correlation sqrt(3)/2).
 
-Multiple scattering, ``Cuts(msc_model="urban")``: Geant4's Urban model (G4UrbanMscModel, as Geant4 11
+Multiple scattering, ``Cuts(msc_model="urban")`` (the default): Geant4's Urban model (G4UrbanMscModel, as Geant4 11
 applies it with its default UseSafety step limitation): Geant4's transport cross section per element for e- and
 e+ (``data/urban_msc_per_atom.json``); the step limited at the first step of a track in a layer to
 0.04 x max(range, lambda_1) (or 0.6 x the distance to the nearest face, if larger), randomised by 10 %; Urban's
@@ -48,7 +50,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from hepfastsim.fullsim.physics import ME, bhabha_coefficients, brems_shape, pair_shape, screening_phi
+from hepfastsim.fullsim.physics import (ME, bhabha_coefficients, brems_dxsec, brems_dxsec_max, brems_lpm_energy,
+                                        pair_shape, screening_phi)
 
 ELECTRON, POSITRON, PHOTON = 0, 1, 2
 STACK_SIZE = 4096
@@ -169,6 +172,36 @@ def _tsai_cost(e_total: float) -> float:
         if u <= umax:
             break
     return 1.0 - 2.0 * u * u / (umax * umax)
+
+
+@njit(cache=True)
+def sample_brems_k(z: float, fc: float, t: float, k_cut: float, lpm_energy: float, density_factor: float) -> float:
+    """Energy (MeV) of a bremsstrahlung photon above k_cut from an e+- of kinetic energy t, as Geant4's
+    G4eBremsstrahlungRelModel samples it: uniform in ln(k^2 + k_p^2) (1/k with the dielectric suppression),
+    accepted by the (LPM-suppressed) spectrum ``physics.brems_dxsec``."""
+    e_tot = t + ME
+    kp2 = density_factor * e_tot * e_tot
+    lpm = brems_lpm_energy(e_tot, lpm_energy, density_factor)
+    u0 = np.log(k_cut * k_cut + kp2)
+    du = np.log(t * t + kp2) - u0
+    fmax = brems_dxsec_max(z, fc)
+    k = k_cut
+    for _trial in range(MAX_TRIALS):
+        k = np.sqrt(max(np.exp(u0 + du * np.random.random()) - kp2, k_cut * k_cut))
+        if brems_dxsec(z, fc, e_tot, k, lpm, kp2) >= fmax * np.random.random():
+            break
+    return k
+
+
+@njit(cache=True)
+def brems_spectrum_sample(z: float, fc: float, t: float, k_cut: float, lpm_energy: float, density_factor: float,
+                          n: int, seed: int) -> np.ndarray:
+    """n photon energies (MeV) from ``sample_brems_k`` (for tests)."""
+    np.random.seed(seed)
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = sample_brems_k(z, fc, t, k_cut, lpm_energy, density_factor)
+    return out
 
 
 @njit(cache=True, inline="always")
@@ -605,7 +638,7 @@ def _urban_move(x, y, z, ux, uy, uz, step, g, lam, e0, e1, x0, z_eff, tmin, at_f
 def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                  z_front, z_back, lmat, lsens, ro_map,
                  grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                 x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
+                 x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, lpm_energy, density_factor, cuts,
                  r_edges, n_r, n_a, offs, r_max,
                  voxels, si_layer, radial, totals):
     """Transport one primary and all its secondaries; fills voxels, si_layer, radial and totals in place."""
@@ -847,16 +880,8 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
                 continue
             if kind == 2:
                 if np.random.random() * mu_tot < mu_b:
-                    # bremsstrahlung photon energy from 1/k times the screened Bethe-Heitler bracket
-                    zz, fc = samp_z[m], samp_fc[m]
                     e_tot = t + ME
-                    p1, p2 = screening_phi(0.0)
-                    c = 4.0 / 3.0 * np.log(zz) + 4.0 * fc
-                    gmax = 2.0 * (p1 - c) - 2.0 / 3.0 * (p2 - c)
-                    for _trial in range(MAX_TRIALS):
-                        k = k_cut * (t / k_cut) ** np.random.random()
-                        if brems_shape(zz, fc, e_tot, k) >= gmax * np.random.random():
-                            break
+                    k = sample_brems_k(samp_z[m], samp_fc[m], t, k_cut, lpm_energy[m], density_factor[m])
                     cst = _tsai_cost(e_tot)
                     gx, gy, gz = _rotate(ux, uy, uz, cst, 2.0 * np.pi * np.random.random())
                     top, lost = _push(s_type, s_e, s_pos, s_dir, s_lay, top, PHOTON, k, x, y, z, gx, gy, gz, lay)
@@ -928,7 +953,7 @@ def simulate_one(ptype0, t0, x_entry, y_entry, ux0, uy0, uz0, seed,
 def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
                    z_front, z_back, lmat, lsens, ro_map,
                    grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                   x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
+                   x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, lpm_energy, density_factor, cuts,
                    r_edges, n_r, n_a, offs, r_max, n_sens):
     """Simulate N primaries in parallel; returns voxels (N, V), si_layer (N, S), radial (N, R), totals (N, 5)."""
     n = energies.shape[0]
@@ -940,7 +965,7 @@ def simulate_batch(ptypes, energies, x_entry, y_entry, ux, uy, uz, seeds,
         simulate_one(ptypes[i], energies[i], x_entry[i], y_entry[i], ux[i], uy[i], uz[i], seeds[i],
                      z_front, z_back, lmat, lsens, ro_map,
                      grid, range_, dedx, mu_brems, mu_delta, mu_compton, mu_photo, mu_pair, mu_tr, screen,
-                     x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, cuts,
+                     x0, n_el, samp_z, samp_fc, z_eff, mean_exc, prod_cuts, lpm_energy, density_factor, cuts,
                      r_edges, n_r, n_a, offs, r_max,
                      voxels[i], si_layer[i], radial[i], totals[i])
     return voxels, si_layer, radial, totals
