@@ -7,6 +7,12 @@ prints the mean depth in readout layers and E_tot/E_inc as ``fullsim_vs_geant4.p
 benchmark's 100 GeV rows (Geant4 with LPM, built-in).
 
     .venv/bin/python benchmarks/lpm_depth.py --out benchmarks/lpm_depth.json
+
+Since physics revision 2026-12-07 the built-in engine has Geant4's LPM suppression (``Cuts(lpm=True)``, its
+default). ``--builtin`` runs the built-in engine instead, with and without it (``Cuts(lpm=False)``), on the same
+seeds (2 x N showers each, all cores), and writes both rows into --out (default ``benchmarks/lpm_depth_builtin.json``):
+
+    .venv/bin/python benchmarks/lpm_depth.py --builtin --out benchmarks/lpm_depth_builtin.json
 """
 
 from __future__ import annotations
@@ -46,14 +52,52 @@ def _run(seed: int, n: int) -> dict:
     return {"depth": np.concatenate(depth).tolist(), "e_ratio": np.concatenate(ratio).tolist()}
 
 
+def _builtin(n: int) -> dict:
+    """The built-in engine with and without LPM: per row the mean depth and E_tot/E_inc of 2 n showers."""
+    import numpy as np
+    from fullsim_vs_geant4 import mean_depth   # a script beside this one
+
+    from hepfastsim.fullsim import FullSim
+    from hepfastsim.fullsim.physics import Cuts
+    from hepfastsim.validation.features import layer_energies
+
+    out = {}
+    for lpm in (True, False):
+        sim = FullSim(binning="ds2", cuts=Cuts(lpm=lpm))
+        t0 = time.time()
+        runs = [sim.run(np.full(n, ENERGY_MEV), "e-", seed=seed) for seed in SEEDS]
+        depth = np.concatenate([mean_depth(layer_energies(r.showers, sim.binning).astype(np.float64)) for r in runs])
+        ratio = np.concatenate([r.showers.sum(1) / ENERGY_MEV for r in runs])
+        out["lpm_on" if lpm else "lpm_off"] = row = {
+            "n": len(depth), "depth_mean": float(depth.mean()), "depth_err": float(depth.std() / np.sqrt(len(depth))),
+            "e_ratio_mean": float(ratio.mean()), "e_ratio_err": float(ratio.std() / np.sqrt(len(ratio))),
+            "physics": sim.attrs()["physics"], "seconds": time.time() - t0}
+        print(f"built-in, LPM {'on' if lpm else 'off'}, e- {ENERGY_MEV / 1000:g} GeV, {row['n']} showers: mean depth "
+              f"{row['depth_mean']:.3f} +- {row['depth_err']:.3f} readout layers, E_tot/E_inc {row['e_ratio_mean']:.4f} "
+              f"+- {row['e_ratio_err']:.4f} ({row['seconds']:.0f} s)", flush=True)
+    return out
+
+
 def main() -> None:
     import numpy as np
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/lpm_depth.json"))
+    ap.add_argument("--out", type=Path, default=None, help="default benchmarks/lpm_depth.json (--builtin: "
+                    "benchmarks/lpm_depth_builtin.json)")
     ap.add_argument("--n", type=int, default=500, help="showers per process (two processes)")
+    ap.add_argument("--builtin", action="store_true", help="the built-in engine with and without its LPM suppression")
     args = ap.parse_args()
+    args.out = args.out or Path("benchmarks/lpm_depth_builtin.json" if args.builtin else "benchmarks/lpm_depth.json")
     t0 = time.time()
+    if args.builtin:
+        from hepfastsim.fileio import atomic_output
+
+        doc = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, **_builtin(args.n),
+               "wall_seconds": time.time() - t0}
+        with atomic_output(args.out) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1))
+        print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+        return
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         parts = list(pool.map(_run, SEEDS, [args.n] * len(SEEDS)))
     depth = np.concatenate([p["depth"] for p in parts])
