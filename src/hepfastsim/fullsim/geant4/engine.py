@@ -272,8 +272,8 @@ class Geant4Sim(Engine):
                                   "production_cut_mm": self.production_cut_mm}
 
     def energy_cuts(self) -> dict[str, tuple[float, float]]:
-        """{material: (e- cut, gamma cut)} in MeV: Geant4's conversion of the range cut in each layer material (what
-        the built-in engine takes as ``Cuts.per_material`` for a like-for-like comparison)."""
+        """{material: (e- cut, gamma cut)} in MeV: Geant4's conversion of the range cut in each layer material (the
+        built-in engine's default ``Cuts`` apply the same conversion from a shipped table)."""
         g4 = self.g4
         with _quiet(self.quiet):
             _SESSION["rm"].BeamOn(0)   # the conversion needs the physics tables (built by the first run)
