@@ -332,6 +332,24 @@ def msc_through(lam: float, screen: float, hard: float, thickness: float, n_step
     return out
 
 
+@njit(cache=True)
+def urban_through(lam: float, kinetic: float, x0: float, z_eff: float, tmin: float, thickness: float, n_steps: int,
+                  seed: int, n: int) -> np.ndarray:
+    """Final directions (n, 3) of e+- of fixed kinetic energy (MeV; transport mean free path lam mm) after
+    `thickness` mm cut into n_steps equal steps of Urban's angular distribution only (a check of step
+    independence)."""
+    np.random.seed(seed)
+    out = np.empty((n, 3))
+    ds = thickness / n_steps
+    for i in range(n):
+        ux, uy, uz = 0.0, 0.0, 1.0
+        for _k in range(n_steps):
+            cost = min(max(urban_cos_theta(ds, lam, kinetic, kinetic, x0, z_eff, tmin), -1.0), 1.0)
+            ux, uy, uz = _rotate(ux, uy, uz, cost, 2.0 * np.pi * np.random.random())
+        out[i, 0], out[i, 1], out[i, 2] = ux, uy, uz
+    return out
+
+
 URBAN_RANGE_FACTOR = 0.04  # Geant4's msc RangeFactor: the first step in a volume <= 0.04 x max(range, lambda_1)
 URBAN_SAFETY_FACTOR = 0.6  # ... or 0.6 x the distance to the nearest face, if that is larger
 URBAN_DTRL = 0.05          # steps shorter than this share of the range convert true -> geometric at fixed lambda_1
