@@ -321,13 +321,23 @@ def msc_through(lam: float, screen: float, hard: float, thickness: float, n_step
                 n: int) -> np.ndarray:
     """Final directions (n, 3) of e+- of fixed energy (transport mean free path lam mm, screening A) after
     `thickness` mm cut into n_steps equal steps of multiple scattering only (a check of step independence)."""
+    return _directions_through(False, lam, screen, hard, 0.0, 0.0, 0.0, 0.0, thickness, n_steps, seed, n)
+
+
+@njit(cache=True)
+def _directions_through(urban, lam, screen, hard, kinetic, x0, z_eff, tmin, thickness, n_steps, seed, n):
+    """Directions after n_steps equal steps of the screened-Rutherford (urban False) or Urban deflection only."""
     np.random.seed(seed)
     out = np.empty((n, 3))
     ds = thickness / n_steps
     for i in range(n):
         ux, uy, uz = 0.0, 0.0, 1.0
         for _k in range(n_steps):
-            ux, uy, uz = msc_deflect(ux, uy, uz, ds, lam, screen, hard)
+            if urban:
+                cost = min(max(urban_cos_theta(ds, lam, kinetic, kinetic, x0, z_eff, tmin), -1.0), 1.0)
+                ux, uy, uz = _rotate(ux, uy, uz, cost, 2.0 * np.pi * np.random.random())
+            else:
+                ux, uy, uz = msc_deflect(ux, uy, uz, ds, lam, screen, hard)
         out[i, 0], out[i, 1], out[i, 2] = ux, uy, uz
     return out
 
@@ -338,16 +348,7 @@ def urban_through(lam: float, kinetic: float, x0: float, z_eff: float, tmin: flo
     """Final directions (n, 3) of e+- of fixed kinetic energy (MeV; transport mean free path lam mm) after
     `thickness` mm cut into n_steps equal steps of Urban's angular distribution only (a check of step
     independence)."""
-    np.random.seed(seed)
-    out = np.empty((n, 3))
-    ds = thickness / n_steps
-    for i in range(n):
-        ux, uy, uz = 0.0, 0.0, 1.0
-        for _k in range(n_steps):
-            cost = min(max(urban_cos_theta(ds, lam, kinetic, kinetic, x0, z_eff, tmin), -1.0), 1.0)
-            ux, uy, uz = _rotate(ux, uy, uz, cost, 2.0 * np.pi * np.random.random())
-        out[i, 0], out[i, 1], out[i, 2] = ux, uy, uz
-    return out
+    return _directions_through(True, lam, 0.0, 0.0, kinetic, x0, z_eff, tmin, thickness, n_steps, seed, n)
 
 
 URBAN_RANGE_FACTOR = 0.04  # Geant4's msc RangeFactor: the first step in a volume <= 0.04 x max(range, lambda_1)
