@@ -20,7 +20,7 @@ And the classifier under CaloChallenge's protocol (`validation.classifier`, 3 tr
 
     .venv/bin/python benchmarks/fullsim_vs_geant4.py --out benchmarks/fullsim_vs_geant4.json
 
-`--geant4-cache DIR` keeps each Geant4 sample as NPZ in DIR (named by sample, size, seed and Geant4 version) and
+`--geant4-cache DIR` keeps each Geant4 sample as NPZ in DIR (named by sample, size, seeds and geant4_pybind version) and
 reads it back in a later run instead of simulating it again: Geant4 is deterministic for a seed, so a rerun after a
 change of the built-in engine gives the same Geant4 showers in minutes instead of ~45 minutes.
 
@@ -105,16 +105,14 @@ def observables(d: dict, binning) -> dict:
             "corr": corr}
 
 
-def _cache_file(directory: Path | None, key: str, n: int, seed: int) -> Path | None:
-    """Where a Geant4 sample is kept (None: no cache); the name holds everything that fixes its showers."""
+def _cache_file(directory: Path | None, key: str, n: int, seed: int, workers: int) -> Path | None:
+    """Where a Geant4 sample is kept (None: no cache); the name holds everything that fixes its showers (the
+    geant4_pybind pin fixes the Geant4 version; the sample is split into `workers` processes with seeds seed + i)."""
     if directory is None:
         return None
     from hepfastsim.fullsim.geant4.setup import PYBIND_VERSION
 
-    return directory / f"geant4_pybind{PYBIND_VERSION}_{key}_n{n}_seed{seed}_w{_WORKERS}.npz"
-
-
-_WORKERS = 2  # how the sample is split between processes (part of its seeds); set from --workers
+    return directory / f"geant4_pybind{PYBIND_VERSION}_{key}_n{n}_seed{seed}_w{workers}.npz"
 
 
 def _gather(results: list[dict]) -> dict:
@@ -174,8 +172,6 @@ def main() -> None:
                     help="KEY=N,...: only these samples with N showers per engine, merged into an existing --out "
                          f"(keys: {', '.join(SAMPLES)})")
     args = ap.parse_args()
-    global _WORKERS
-    _WORKERS = args.workers
     from hepfastsim.geometry.binning import get_binning
 
     binning = get_binning("ds2")
@@ -196,7 +192,7 @@ def main() -> None:
         for key, (particle, energy, n) in samples.items():
             k = seed_index[key]
             sizes = [len(p) for p in np.array_split(np.arange(n), args.workers)]
-            cached = _cache_file(args.geant4_cache, key, n, 1000 + 17 * k)
+            cached = _cache_file(args.geant4_cache, key, n, 1000 + 17 * k, args.workers)
             if cached is not None and cached.exists():
                 with np.load(cached) as z:
                     data["geant4"][key] = {name: z[name] for name in z.files}

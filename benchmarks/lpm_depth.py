@@ -90,13 +90,8 @@ def main() -> None:
     args.out = args.out or Path("benchmarks/lpm_depth_builtin.json" if args.builtin else "benchmarks/lpm_depth.json")
     t0 = time.time()
     if args.builtin:
-        from hepfastsim.fileio import atomic_output
-
-        doc = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, **_builtin(args.n),
-               "wall_seconds": time.time() - t0}
-        with atomic_output(args.out) as tmp:
-            tmp.write_text(json.dumps(doc, indent=1))
-        print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+        _write(args.out, {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, **_builtin(args.n),
+                          "wall_seconds": time.time() - t0}, t0)
         return
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         parts = list(pool.map(_run, SEEDS, [args.n] * len(SEEDS)))
@@ -108,10 +103,16 @@ def main() -> None:
     doc = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": os.uname().nodename, "n": len(depth),
            "depth_mean": float(depth.mean()), "depth_err": float(depth.std() / np.sqrt(len(depth))),
            "e_ratio_mean": float(ratio.mean()), "wall_seconds": time.time() - t0}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(args.out)
-    print(f"wrote {args.out} ({time.time() - t0:.0f} s)")
+    _write(args.out, doc, t0)
+
+
+def _write(path: Path, doc: dict, t0: float) -> None:
+    """The JSON written through a temporary file (the old one stays if anything fails)."""
+    from hepfastsim.fileio import atomic_output
+
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1))
+    print(f"wrote {path} ({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

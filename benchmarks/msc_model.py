@@ -39,9 +39,8 @@ def _run(which: str, scale: float) -> dict:
     else:
         model = which.removesuffix("_g4cuts")
         cuts = g4.energy_cuts() if which.endswith("_g4cuts") else {}
-        # own cuts: the fixed 0.5 MeV delta rays / 0.1 MeV photons of the engine before revision 2026-12-07
-        engine = FullSim(binning="ds2", cuts=Cuts(per_material=cuts, msc_model=model,
-                                                   range_cut_mm=0.7 if cuts else None))
+        # Geant4's cuts per material, or the fixed 0.5 MeV delta rays / 0.1 MeV photons (before revision 2026-12-07)
+        engine = FullSim(binning="ds2", cuts=Cuts(per_material=cuts, msc_model=model, range_cut_mm=None))
         engine.run(np.full(2, 1000.0), "e-", seed=1)   # compile before timing
     rows = {key: _observables(engine, p, e, max(int(n * scale), 10)) for key, (p, e, n) in SAMPLES.items()}
     return {"cuts_MeV": cuts, **rows}

@@ -55,8 +55,8 @@ def _run(which: str | float, scale: float) -> dict:
         engines = {"geant4": Geant4Sim(binning="ds2", physics="data-free-em")}
     else:
         FullSim(binning="ds2").run(np.full(2, 1000.0), "e-", seed=1)   # compile before timing
-        engines = {f"builtin_step_{which:g}": FullSim(binning="ds2", cuts=Cuts(msc_max_scatter=which, msc_model="screened_rutherford",
-                                                                                 range_cut_mm=None))}
+        old_default = Cuts(msc_max_scatter=which, msc_model="screened_rutherford", range_cut_mm=None)
+        engines = {f"builtin_step_{which:g}": FullSim(binning="ds2", cuts=old_default)}
     return {name: {key: _observables(eng, p, e, max(int(n * scale), 10)) for key, (p, e, n) in SAMPLES.items()}
             for name, eng in engines.items()}
 

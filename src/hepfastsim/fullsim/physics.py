@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from hepfastsim.errors import HepFastSimError
-from hepfastsim.geometry.materials import ALPHA, R_E_CM, Material, coulomb_correction, l_rad
+from hepfastsim.geometry.materials import ALPHA, L_RAD_LIGHT, R_E_CM, Material, coulomb_correction, l_rad
 
 ME = 0.51099895  # MeV
 TWOPI_MC2_RCL2 = 2 * np.pi * ME * R_E_CM**2  # MeV cm2
@@ -62,8 +62,9 @@ def screening_phi(delta: float) -> tuple:
 # Landau-Pomeranchuk-Migdal and dielectric (Ter-Mikaelian) suppression of bremsstrahlung, in Geant4's units:
 # E_LPM = X0 * LPM_MEV_PER_MM (Migdal's characteristic energy, 7.7 TeV per cm of radiation length), and the
 # dielectric photon energy k_p = E * sqrt(n_el * MIGDAL_MM3) (k_p = gamma * hbar omega_p; ~80 eV * gamma in W)
-HBARC_MEV_MM = 1.973269804e-10
-R_E_MM = 2.8179403262e-12
+HBARC_FM = 197.3269804  # MeV fm
+HBARC_MEV_MM = HBARC_FM / 1e12
+R_E_MM = 2.8179403262e-12  # R_E_CM in mm, written out (R_E_CM * 10 differs in the last bit)
 LPM_MEV_PER_MM = ALPHA * ME**2 / (4.0 * np.pi * HBARC_MEV_MM)
 MIGDAL_MM3 = 4.0 * np.pi * R_E_MM * (HBARC_MEV_MM / ME) ** 2
 
@@ -93,11 +94,10 @@ def _lpm_phi_g(s: float) -> tuple:
 @njit(cache=True)
 def _brems_factors(z: float, fc: float) -> tuple:
     """(F1, F2) of the complete-screening spectrum d(sigma)/dk = 16/3 alpha r_e^2 Z^2 / k [(1 - y + 3/4 y^2) F1 +
-    (1 - y) F2]: F1 = L_el - f_c + L_inel / Z, F2 = (1 + 1/Z) / 12 (Tsai's L_rad, L'_rad; Dirac-Fock values
-    below Z = 5)."""
+    (1 - y) F2]: F1 = L_el - f_c + L_inel / Z, F2 = (1 + 1/Z) / 12 (Tsai's L_rad, L'_rad as
+    ``materials.l_rad``, in numba)."""
     if z < 4.5:
-        l_el = (5.31, 4.79, 4.74, 4.71)[int(z + 0.5) - 1]
-        l_inel = (6.144, 5.621, 5.805, 5.924)[int(z + 0.5) - 1]
+        l_el, l_inel = L_RAD_LIGHT[int(z + 0.5) - 1]
     else:
         l_el = np.log(184.15) - np.log(z) / 3.0
         l_inel = np.log(1194.0) - 2.0 * np.log(z) / 3.0
@@ -347,7 +347,6 @@ def density_effect(material: Material, bg: np.ndarray) -> np.ndarray:
 
 
 N_AV_PER_CM3 = 6.02214076e23  # n_e / N_A = rho Z / A
-HBARC_FM = 197.3269804  # MeV fm
 BOHR_FM = 52917.72109
 
 
@@ -480,13 +479,6 @@ class PhysicsTables:
     cuts: Cuts
 
 
-def brems_suppression(materials: list[Material], lpm: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Per material: Migdal's LPM energy E_LPM (MeV; 0 with lpm False) and the dielectric factor k_p^2 / E^2."""
-    x0 = np.array([mat.x0_mm for mat in materials])
-    n_el = np.array([mat.electron_density / 1000.0 for mat in materials])  # per mm3
-    return (x0 * LPM_MEV_PER_MM if lpm else np.zeros(len(materials))), n_el * MIGDAL_MM3
-
-
 def _transport_tables(materials: list[Material], grid: np.ndarray, msc_model: str, screened: np.ndarray) -> np.ndarray:
     """(2, M, E) inverse transport mean free paths of e- and e+ for the chosen multiple-scattering model
     (screened: the (M, E) screened-Rutherford ones, the same for e- and e+)."""
@@ -507,7 +499,11 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     mu_p = np.zeros((m, ne))
     mu_pair = np.zeros((m, ne))
     prod_cuts = np.array([cuts.production(mat.name) for mat in materials])
-    lpm_energy, density_factor = brems_suppression(materials, cuts.lpm)
+    x0 = np.array([mat.x0_mm for mat in materials])
+    n_el = np.array([mat.electron_density / 1000.0 for mat in materials])  # per mm3
+    # Migdal's LPM energy (0: no LPM suppression) and the dielectric factor k_p^2 / E^2 of each material
+    lpm_energy = x0 * LPM_MEV_PER_MM if cuts.lpm else np.zeros(m)
+    density_factor = n_el * MIGDAL_MM3
     for i, mat in enumerate(materials):
         delta_cut, k_cut = prod_cuts[i]
         rad_loss = np.zeros(ne)
@@ -541,8 +537,7 @@ def build_tables(materials: list[Material], cuts: Cuts) -> PhysicsTables:
     return PhysicsTables(
         grid=grid, dedx=dedx, range_=rng, mu_brems=mu_b, mu_delta=mu_d, mu_compton=mu_c, mu_photo=mu_p,
         mu_pair=mu_pair, mu_tr=_transport_tables(materials, grid, cuts.msc_model, inv_l1),
-        screen=screen, x0=np.array([mat.x0_mm for mat in materials]),
-        n_el=np.array([mat.electron_density / 1000.0 for mat in materials]),
+        screen=screen, x0=x0, n_el=n_el,
         samp_z=np.array([float(z) for z, _ in samp]), samp_fc=np.array([coulomb_correction(z) for z, _ in samp]),
         z_eff=np.array([sum(z * n for z, _, n in mat.elements) / sum(n for *_, n in mat.elements) for mat in materials]),
         mean_exc=np.array([mat.mean_excitation_eV * 1e-6 for mat in materials]), prod_cuts=prod_cuts,

@@ -279,7 +279,8 @@ class FullSim(Engine):
 
     def attrs(self) -> dict:
         c = self.cuts
-        options = ([] if c.msc_model == "urban" else ["screened-Rutherford multiple scattering"]) + ([] if c.lpm else ["no LPM"])
+        options = (([] if c.msc_model == "urban" else ["screened-Rutherford multiple scattering"])
+                   + ([] if c.lpm else ["no LPM"]))
         source = f"range cut {c.range_cut_mm} mm (Geant4 conversion)" if c.range_cut_mm is not None else "fixed"
         per_material = "; ".join(f"{m.name}: delta {d:.4g}, photon {k:.4g}"
                                  for m, (d, k) in zip(self.detector.materials, self.tables.prod_cuts))
@@ -304,7 +305,8 @@ class FullSim(Engine):
             np.full(n, entry_xy[0]), np.full(n, entry_xy[1]), ux, uy, uz, seeds.astype(np.int64),
             zf, zb, lmat, lsens, self.ro_map,
             t.grid, t.range_, t.dedx, t.mu_brems, t.mu_delta, t.mu_compton, t.mu_photo, t.mu_pair, t.mu_tr, t.screen,
-            t.x0, t.n_el, t.samp_z, t.samp_fc, t.z_eff, t.mean_exc, t.prod_cuts, t.lpm_energy, t.density_factor, cuts, r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
+            t.x0, t.n_el, t.samp_z, t.samp_fc, t.z_eff, t.mean_exc, t.prod_cuts, t.lpm_energy, t.density_factor, cuts,
+            r_edges, n_r, n_a, offs, r_max, self.detector.n_sensitive,
         )
         lost = out[3][:, 4]
         if np.any(lost > 0):

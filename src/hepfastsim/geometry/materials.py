@@ -32,11 +32,14 @@ def coulomb_correction(z: float) -> float:
     return a2 * (1.0 / (1.0 + a2) + 0.20206 - 0.0369 * a2 + 0.0083 * a2**2 - 0.002 * a2**3)
 
 
+# Tsai's (L_rad, L'_rad) of Z = 1..4 (PDG Table 34.2); above, the Thomas-Fermi formulae of l_rad
+L_RAD_LIGHT = ((5.31, 6.144), (4.79, 5.621), (4.74, 5.805), (4.71, 5.924))
+
+
 def l_rad(z: float) -> tuple[float, float]:
     """Tsai's L_rad and L'_rad (PDG Table 34.2; Thomas-Fermi formulae above Z=4)."""
-    table = {1: (5.31, 6.144), 2: (4.79, 5.621), 3: (4.74, 5.805), 4: (4.71, 5.924)}
-    if z in table:
-        return table[int(z)]
+    if z <= len(L_RAD_LIGHT):
+        return L_RAD_LIGHT[int(z) - 1]
     return float(np.log(184.15 * z ** (-1 / 3))), float(np.log(1194.0 * z ** (-2 / 3)))
 
 
