@@ -41,6 +41,24 @@ def test_checkpoint_records_domain_and_provenance(trained, demo_samples, fullsim
     assert m.provenance_["physics_revision"] == fullsim_demo.attrs()["physics_revision"]   # which simulation it learnt
 
 
+def test_holdout_energy_is_left_out_and_recorded(trained):
+    """--holdout-energy: no shower within 5 % of it reaches the model, the count is printed, and the checkpoint
+    (and so every generated file's model_domain) says which energy the model never saw."""
+    from hepfastsim.data.calo_io import read_energies
+
+    e = read_energies(trained / "train.h5")
+    near = np.abs(e / 5000.0 - 1) <= 0.05
+    r = CliRunner().invoke(app, ["train", "--data", str(trained / "train.h5"), "--model", "library", "--out",
+                                 str(trained / "hold.pt"), "--holdout-energy", "5000"])
+    assert r.exit_code == 0, r.output
+    assert f"left out {near.sum()} of {len(e)} showers within 5 % of 5000 MeV" in r.output and near.sum() > 20
+    m = load_generator(trained / "hold.pt")
+    seen = m.c_lib_[:, 0]   # the library keeps its training showers' energies
+    assert not np.any(np.abs(seen / 5000.0 - 1) <= 0.05) and len(seen) >= 0.8 * (len(e) - near.sum())
+    assert m.provenance_["holdout_energy_MeV"] == 5000.0
+    assert "holdout_energy_MeV" not in load_generator(trained / "lib.pt").provenance_
+
+
 def test_generate_refuses_energies_outside_the_domain_unless_extrapolating(trained):
     run = CliRunner().invoke
     r = run(app, ["generate", "--model", str(trained / "lib.pt"), "--energies", "50000", "--n", "5",

@@ -167,10 +167,14 @@ def test_cli_help_and_info(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["--help"])
     assert r.exit_code == 0 and "simulate" in r.output and "evaluate" in r.output
-    p = write_showers(tmp_path / "a.h5", _dataset())
+    d = _dataset()
+    p = write_showers(tmp_path / "a.h5", d)
     r = runner.invoke(app, ["info", str(p)])
     assert r.exit_code == 0, r.output
     assert "events:    20" in r.output and "binning_demo" in r.output
+    ratio = d.showers.sum(axis=1, dtype=np.float64) / d.energies   # the response and its relative spread
+    assert f"E_tot/E_inc: {ratio.mean():.4f}" in r.output
+    assert f"relative rms {ratio.std() / ratio.mean():.4f}" in r.output
     r = runner.invoke(app, ["info", str(tmp_path / "missing.h5")])
     assert r.exit_code == 2 and "file not found" in r.output
 

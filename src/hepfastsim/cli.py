@@ -142,17 +142,21 @@ def info(file: Path, binning: Optional[str] = typer.Option(None, help="binning X
     from hepfastsim.data.calo_io import iter_showers
 
     s = file_summary(file)
-    ratio_sum, n = 0.0, 0
+    ratio_sum, ratio_sq, n = 0.0, 0.0, 0
     for part in iter_showers(file):  # validates every chunk: matching N, no NaN, no negative energies
-        totals = part.showers.sum(axis=1, dtype=np.float64)
-        ratio_sum += float((totals / part.energies).sum())
+        ratio = part.showers.sum(axis=1, dtype=np.float64) / part.energies
+        ratio_sum += float(ratio.sum())
+        ratio_sq += float((ratio**2).sum())
         n += len(part)
     typer.echo(f"file:      {file}")
     typer.echo(f"events:    {s['events']}")
     typer.echo(f"voxels:    {s['voxels']}")
     typer.echo(f"energy:    {s['energy_min_MeV']:.6g} - {s['energy_max_MeV']:.6g} MeV")
     if n:
-        typer.echo(f"E_tot/E_inc: {ratio_sum / n:.4f} (mean; CaloChallenge datasets 2/3 hold about 1)")
+        mean = ratio_sum / n
+        rms = np.sqrt(max(ratio_sq / n - mean**2, 0.0))   # the response's spread: the energy resolution
+        typer.echo(f"E_tot/E_inc: {mean:.4f} (mean; CaloChallenge datasets 2/3 hold about 1), "
+                   f"relative rms {rms / mean:.4f}")
     if s["extras"]:
         typer.echo(f"extras:    {', '.join(s['extras'])}")
     cands = [get_binning(binning)] if binning else [builtin_binning(b) for b in BUILTIN]
@@ -302,7 +306,7 @@ def train(
     tree: Optional[str] = typer.Option(None, help="pid ROOT file: the TTree to read"),
     epochs: Optional[int] = typer.Option(None, min=1, help="epochs (default: the config's)"),
     val_fraction: float = typer.Option(0.15, min=0.0, max=0.9, help="calo: validation fraction for early stopping"),
-    holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training"),
+    holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training (recorded in the checkpoint)"),
     seed: int = typer.Option(0, min=0),
     resume: bool = typer.Option(False, help="continue training from --out"),
     log_csv: Optional[Path] = typer.Option(None, help="loss log CSV"),
@@ -348,6 +352,9 @@ def train(
             from hepfastsim.validation.evaluate import near_energy_mask
 
             events = events[~near_energy_mask(energies, holdout_energy)]
+            if not quiet:
+                typer.echo(f"left out {len(energies) - len(events)} of {len(energies)} showers within 5 % of "
+                           f"{holdout_energy:g} MeV")
         i_tr, i_va = train_val_split(len(events), val_fraction, seed)
         tr, va = (Samples(StreamedShowers(data, events[i], b), energies[events[i]]) for i in (i_tr, i_va))
         spec = calo_spec(b)
@@ -361,7 +368,8 @@ def train(
     if task == "calo":
         from hepfastsim.data.calo_io import file_summary
 
-        gen.set_provenance(file_summary(data)["attrs"])  # particle, engine, physics, detector, ... of the data
+        held_out = {"holdout_energy_MeV": holdout_energy} if holdout_energy else {}   # the gap it never saw
+        gen.set_provenance({**file_summary(data)["attrs"], **held_out})  # particle, engine, physics, detector, ...
     t0 = time.time()
     # an ensemble is saved once at the end (no per-epoch checkpoint); it refuses --resume with a clear error
     trainer = Trainer(progress=not quiet, log_csv=log_csv, tensorboard=tensorboard, calibration=calibration,

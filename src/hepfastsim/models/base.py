@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 FAMILIES: dict[str, type[Generator]] = {}
 DOMAIN_MARGIN = 0.02  # conditions up to 2 % of the training range's width (log width for log conditions) beyond it
 PROVENANCE_KEYS = ("particle", "engine", "physics", "physics_revision", "geant4_version", "detector", "binning",
-                   "geometry_id", "threshold_MeV", "energy_spec", "theta", "phi", "sampling_fraction")
+                   "geometry_id", "threshold_MeV", "energy_spec", "theta", "phi", "sampling_fraction",
+                   "holdout_energy_MeV")
 
 
 class Generator(abc.ABC):
