@@ -57,6 +57,10 @@ def test_holdout_energy_is_left_out_and_recorded(trained):
     assert not np.any(np.abs(seen / 5000.0 - 1) <= 0.05) and len(seen) >= 0.8 * (len(e) - near.sum())
     assert m.provenance_["holdout_energy_MeV"] == 5000.0
     assert "holdout_energy_MeV" not in load_generator(trained / "lib.pt").provenance_
+    # under torchrun only process 0 reports the count (RANK set, no process group: the training itself is serial)
+    r = CliRunner().invoke(app, ["train", "--data", str(trained / "train.h5"), "--model", "library", "--out",
+                                 str(trained / "hold1.pt"), "--holdout-energy", "5000"], env={"RANK": "1"})
+    assert r.exit_code == 0 and "left out" not in r.output, r.output
 
 
 def test_generate_refuses_energies_outside_the_domain_unless_extrapolating(trained):

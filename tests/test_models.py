@@ -356,7 +356,7 @@ def test_shipped_configs_validate_and_wrong_types_are_refused():
 
     root = Path(__file__).resolve().parents[1] / "src" / "hepfastsim" / "configs"
     for f in sorted(root.glob("*.yaml")):
-        fam = f.stem.removeprefix("tpc_").removeprefix("pid_")
+        fam = f.stem.removeprefix("tpc_").removeprefix("pid_").removesuffix("_ds3")
         raw = yaml.safe_load(f.read_text()) or {}
         cfg, cal = split_calibration(raw)
         m = get_family(fam)(None, **cfg)

@@ -7,6 +7,7 @@ Every command takes --seed where randomness matters, refuses to overwrite output
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from functools import wraps
@@ -73,8 +74,6 @@ def friendly(fn):
             typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
             raise typer.Exit(2)
         except Exception as exc:  # noqa: BLE001 - the last line of defence of a command-line tool
-            import os
-
             if _caused_by_interrupt(exc):  # Ctrl-C inside compiled (numba) code arrives as a chained SystemError
                 typer.echo("interrupted", err=True)
                 raise typer.Exit(130)
@@ -349,12 +348,12 @@ def train(
         energies = read_energies(data)   # the showers stay on disk: training reads them in chunks
         events = np.arange(len(energies))
         if holdout_energy:
-            from hepfastsim.validation.evaluate import near_energy_mask
+            from hepfastsim.validation.evaluate import HOLDOUT_TOLERANCE, near_energy_mask
 
             events = events[~near_energy_mask(energies, holdout_energy)]
-            if not quiet:
-                typer.echo(f"left out {len(energies) - len(events)} of {len(energies)} showers within 5 % of "
-                           f"{holdout_energy:g} MeV")
+            if not quiet and os.environ.get("RANK", "0") == "0":   # torchrun: process 0 reports
+                typer.echo(f"left out {len(energies) - len(events)} of {len(energies)} showers within "
+                           f"{HOLDOUT_TOLERANCE * 100:g} % of {holdout_energy:g} MeV")
         i_tr, i_va = train_val_split(len(events), val_fraction, seed)
         tr, va = (Samples(StreamedShowers(data, events[i], b), energies[events[i]]) for i in (i_tr, i_va))
         spec = calo_spec(b)

@@ -188,13 +188,16 @@ def amplification(train: ShowerDataset, holdout: ShowerDataset, gen: ShowerDatas
     }
 
 
-def near_energy_mask(energies: np.ndarray, energy: float, tolerance: float = 0.05) -> np.ndarray:
+HOLDOUT_TOLERANCE = 0.05   # relative half-width of the window around an incident energy left out of training
+
+
+def near_energy_mask(energies: np.ndarray, energy: float, tolerance: float = HOLDOUT_TOLERANCE) -> np.ndarray:
     """Events within +-tolerance (relative) of an incident energy in MeV: the window `train --holdout-energy`
     leaves out and `evaluate --holdout-energy` scores."""
     return np.abs(np.asarray(energies) / energy - 1) <= tolerance
 
 
-def near_energy(ds: ShowerDataset, energy: float, tolerance: float = 0.05) -> ShowerDataset:
+def near_energy(ds: ShowerDataset, energy: float, tolerance: float = HOLDOUT_TOLERANCE) -> ShowerDataset:
     """The showers of ``near_energy_mask``."""
     return ds.subset(near_energy_mask(ds.energies, energy, tolerance))
 
@@ -204,7 +207,8 @@ def interpolation(ref: ShowerDataset, gen: ShowerDataset, binning: Binning, ener
     """Metrics restricted to an incident energy left out of training (``train --holdout-energy``)."""
     r, g = near_energy(ref, energy), near_energy(gen, energy)
     if min(len(r), len(g)) < 50:
-        raise HepFastSimError(f"only {len(r)} reference / {len(g)} generated showers within 5 % of {energy:g} MeV; need 50")
+        raise HepFastSimError(f"only {len(r)} reference / {len(g)} generated showers within "
+                              f"{HOLDOUT_TOLERANCE * 100:g} % of {energy:g} MeV; need 50")
     m = evaluate(r, g, binning, seed=seed, fast=True, protocol=protocol, classifier_runs=classifier_runs,
                  classifier_epochs=classifier_epochs)
     return {"energy_MeV": energy, "n_reference": len(r), "n_generated": len(g),
