@@ -64,7 +64,7 @@ def test_dask_shards_equal_single_process_file(tmp_path, fullsim_demo):
     fullsim_demo.simulate_to_file(tmp_path / "one.h5", 250, "log:1000:5000", seed=7, chunk=50, progress=False)
     r = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "shards"), "--n", "250", "--energies", "log:1000:5000",
                                  "--seed", "7", "--chunk", "50", "--shards", "2", "--quiet"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0 and "note:" not in r.output, r.output
     assert len(list((tmp_path / "shards").glob("shard_*.h5"))) == 2
     one, many = read_showers(tmp_path / "one.h5"), read_showers(tmp_path / "shards")
     np.testing.assert_array_equal(many.energies, one.energies)
@@ -73,6 +73,11 @@ def test_dask_shards_equal_single_process_file(tmp_path, fullsim_demo):
     assert s["events"] == 250 and s["shards"] == 2
     r = CliRunner().invoke(app, ["info", str(tmp_path / "shards")])
     assert r.exit_code == 0 and "events:    250" in r.output
+    # fewer chunks than shards: the run says so and how to use them all (40 showers are one chunk of 50)
+    r = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "few"), "--n", "40", "--energies", "2000",
+                                 "--seed", "7", "--chunk", "50", "--shards", "2", "--quiet"])
+    assert r.exit_code == 0 and "run in 1 shard(s); --chunk 20 uses all 2" in r.output, r.output
+    assert len(list((tmp_path / "few").glob("shard_*.h5"))) == 1
 
 
 def test_torchrun_ranks_hold_identical_weights_and_learn(tmp_path):

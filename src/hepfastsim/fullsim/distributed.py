@@ -34,6 +34,12 @@ def _simulate_shard(detector_yaml: str | None, binning: str, path: str, n_events
                                resume=p.exists(), progress=False, chunks=range(*chunks))
 
 
+def shard_count(n_events: int, chunk: int, shards: int) -> int:
+    """The shards a run really has: each holds whole chunks (their seeds are the single-process file's), so no
+    more than the number of chunks."""
+    return max(1, min(shards, (n_events + chunk - 1) // chunk))
+
+
 def simulate_sharded(out: str | Path, n_events: int, energy_spec: str, particle: str = "e-", *, binning: str = "demo",
                      detector: str | Path | None = None, theta: float = 0.0, phi: float = 0.0, seed: int = 0,
                      chunk: int = 1000, shards: int = 2, workers: int | None = None, scheduler: str | None = None,
@@ -48,7 +54,7 @@ def simulate_sharded(out: str | Path, n_events: int, energy_spec: str, particle:
         raise HepFastSimError(f"{out} exists and is not a folder (sharded output is a folder of shard_NNNN.h5)")
     out.mkdir(parents=True, exist_ok=True)
     n_chunks = (n_events + chunk - 1) // chunk
-    shards = max(1, min(shards, n_chunks))
+    shards = shard_count(n_events, chunk, shards)
     bounds = [round(i * n_chunks / shards) for i in range(shards + 1)]
     import os
 
