@@ -216,9 +216,9 @@ def simulate(
         if overwrite and not resume:
             for f in out.glob("shard_*.h5"):
                 f.unlink()
-        if shard_count(n, chunk, shards) < shards:
-            typer.echo(f"note: a shard holds whole chunks of {chunk} showers, so {n} showers run in "
-                       f"{shard_count(n, chunk, shards)} shard(s); --chunk {-(-n // shards)} uses all {shards}", err=True)
+        if (runs := shard_count(n, chunk, shards)) < shards:
+            typer.echo(f"note: a shard holds whole chunks of {chunk} showers, so {n} showers run in {runs} shard(s); "
+                       f"--chunk {-(-n // shards)} uses all {shards}", err=True)
         st = simulate_sharded(out, n, energies, particle, binning=binning, detector=detector, theta=np.radians(theta_deg),
                               phi=np.radians(phi_deg), seed=seed, chunk=chunk, shards=shards, scheduler=scheduler,
                               engine=engine, physics=physics)
