@@ -78,6 +78,10 @@ def test_dask_shards_equal_single_process_file(tmp_path, fullsim_demo):
                                  "--seed", "7", "--chunk", "50", "--shards", "2", "--quiet"])
     assert r.exit_code == 0 and "run in 1 shard(s); --chunk 20 uses all 2" in r.output, r.output
     assert len(list((tmp_path / "few").glob("shard_*.h5"))) == 1
+    # resuming that run: the shard there fixes the chunk size, so the cure is to start anew, not --chunk alone
+    r = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "few"), "--n", "40", "--energies", "2000",
+                                 "--seed", "7", "--chunk", "50", "--shards", "2", "--quiet", "--resume"])
+    assert r.exit_code == 0 and "--overwrite --chunk 20 starts anew on all 2" in r.output, r.output
 
 
 def test_torchrun_ranks_hold_identical_weights_and_learn(tmp_path):

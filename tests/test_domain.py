@@ -63,6 +63,14 @@ def test_holdout_energy_is_left_out_and_recorded(trained):
     assert r.exit_code == 0 and "left out" not in r.output, r.output
 
 
+def test_holdout_help_states_the_window_that_is_left_out():
+    """`train --help` states the window of the one constant that training leaves out and evaluate scores."""
+    from hepfastsim.data.samples import HOLDOUT_TOLERANCE
+
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    assert f"within {HOLDOUT_TOLERANCE * 100:g} % of this energy" in r.output, r.output
+
+
 def test_generate_refuses_energies_outside_the_domain_unless_extrapolating(trained):
     run = CliRunner().invoke
     r = run(app, ["generate", "--model", str(trained / "lib.pt"), "--energies", "50000", "--n", "5",

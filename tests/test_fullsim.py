@@ -128,6 +128,13 @@ def test_file_output_and_resume(fullsim_demo, tmp_path):
     assert np.array_equal(whole.showers, resumed.showers)
     assert np.array_equal(whole.energies, resumed.energies)
     assert set(whole.extras) == {"particle", "theta", "phi"}
+    # a complete run whose last chunk is partial resumes to nothing: neither refused nor extended
+    r = tmp_path / "sim3.h5"
+    fullsim_demo.simulate_to_file(r, 30, "log:1000:3000", "e-", seed=9, chunk=20, progress=False)
+    st = fullsim_demo.simulate_to_file(r, 30, "log:1000:3000", "e-", seed=9, chunk=20, resume=True, progress=False)
+    assert len(read_showers(r)) == 30 and st["events"] == 30
+    with pytest.raises(HepFastSimError, match="whole number of chunks"):   # its partial chunk cannot grow
+        fullsim_demo.simulate_to_file(r, 40, "log:1000:3000", "e-", seed=9, chunk=20, resume=True, progress=False)
 
 
 def test_tsai_mean_angle_matches_geant4():

@@ -19,6 +19,7 @@ import typer
 import yaml
 from typer.core import TyperGroup
 
+from hepfastsim.data.samples import HOLDOUT_TOLERANCE
 from hepfastsim.errors import HepFastSimError
 
 class _OneLineUsageErrors(TyperGroup):
@@ -217,8 +218,10 @@ def simulate(
             for f in out.glob("shard_*.h5"):
                 f.unlink()
         if (runs := shard_count(n, chunk, shards)) < shards:
+            cure = (f"the shards there fix the chunk size: --overwrite --chunk {-(-n // shards)} starts anew on all {shards}"
+                    if resume and any(out.glob("shard_*.h5")) else f"--chunk {-(-n // shards)} uses all {shards}")
             typer.echo(f"note: a shard holds whole chunks of {chunk} showers, so {n} showers run in {runs} shard(s); "
-                       f"--chunk {-(-n // shards)} uses all {shards}", err=True)
+                       f"{cure}", err=True)
         st = simulate_sharded(out, n, energies, particle, binning=binning, detector=detector, theta=np.radians(theta_deg),
                               phi=np.radians(phi_deg), seed=seed, chunk=chunk, shards=shards, scheduler=scheduler,
                               engine=engine, physics=physics)
@@ -308,7 +311,7 @@ def train(
     tree: Optional[str] = typer.Option(None, help="pid ROOT file: the TTree to read"),
     epochs: Optional[int] = typer.Option(None, min=1, help="epochs (default: the config's)"),
     val_fraction: float = typer.Option(0.15, min=0.0, max=0.9, help="calo: validation fraction for early stopping"),
-    holdout_energy: Optional[float] = typer.Option(None, help="MeV: leave showers within 5 % of this energy out of training (recorded in the checkpoint)"),
+    holdout_energy: Optional[float] = typer.Option(None, help=f"MeV: leave showers within {HOLDOUT_TOLERANCE * 100:g} % of this energy out of training (recorded in the checkpoint)"),
     seed: int = typer.Option(0, min=0),
     resume: bool = typer.Option(False, help="continue training from --out"),
     log_csv: Optional[Path] = typer.Option(None, help="loss log CSV"),
@@ -351,7 +354,7 @@ def train(
         energies = read_energies(data)   # the showers stay on disk: training reads them in chunks
         events = np.arange(len(energies))
         if holdout_energy:
-            from hepfastsim.validation.evaluate import HOLDOUT_TOLERANCE, near_energy_mask
+            from hepfastsim.data.samples import near_energy_mask
 
             events = events[~near_energy_mask(energies, holdout_energy)]
             if not quiet and os.environ.get("RANK", "0") == "0":   # torchrun: process 0 reports

@@ -58,3 +58,12 @@ class Samples:
 
     def __len__(self) -> int:
         return len(self.x)
+
+
+HOLDOUT_TOLERANCE = 0.05   # relative half-width of the window around an incident energy left out of training
+
+
+def near_energy_mask(energies: np.ndarray, energy: float, tolerance: float = HOLDOUT_TOLERANCE) -> np.ndarray:
+    """Events within +-tolerance (relative) of an incident energy in MeV: the window `train --holdout-energy`
+    leaves out and `evaluate --holdout-energy` scores."""
+    return np.abs(np.asarray(energies) / energy - 1) <= tolerance

@@ -227,10 +227,11 @@ class Engine(ABC):
         done = len(writer)
         all_chunks = range((n_events + chunk - 1) // chunk)
         chunks = all_chunks if chunks is None else chunks
-        if done % chunk:
-            raise HepFastSimError(f"{path} holds {done} events, not a whole number of chunks of {chunk}; resume with the same --chunk")
-        todo = [ci for ci in chunks if ci in all_chunks][done // chunk:]
         total = sum(min(chunk, n_events - ci * chunk) for ci in chunks if ci in all_chunks)
+        if done != total and (done % chunk or done > total):  # a complete file may end in a partial chunk
+            raise HepFastSimError(f"{path} holds {done} events, not a whole number of chunks of {chunk} below "
+                                  f"{total}; resume with the same --chunk and --n")
+        todo = [] if done == total else [ci for ci in chunks if ci in all_chunks][done // chunk:]
         t_sim = 0.0
         e_sum = 0.0
         try:

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from hepfastsim.data.calo_io import ShowerDataset
+from hepfastsim.data.samples import HOLDOUT_TOLERANCE, near_energy_mask
 from hepfastsim.errors import HepFastSimError
 from hepfastsim.geometry.binning import Binning
 from hepfastsim.validation import calochallenge as CC
@@ -186,15 +187,6 @@ def amplification(train: ShowerDataset, holdout: ShowerDataset, gen: ShowerDatas
         "w1_train": mean_w1(xt),
         "w1_generated": {int(n): mean_w1(xg[rng.choice(len(xg), n, replace=False)]) for n in sizes if n <= len(xg)},
     }
-
-
-HOLDOUT_TOLERANCE = 0.05   # relative half-width of the window around an incident energy left out of training
-
-
-def near_energy_mask(energies: np.ndarray, energy: float, tolerance: float = HOLDOUT_TOLERANCE) -> np.ndarray:
-    """Events within +-tolerance (relative) of an incident energy in MeV: the window `train --holdout-energy`
-    leaves out and `evaluate --holdout-energy` scores."""
-    return np.abs(np.asarray(energies) / energy - 1) <= tolerance
 
 
 def near_energy(ds: ShowerDataset, energy: float, tolerance: float = HOLDOUT_TOLERANCE) -> ShowerDataset:
