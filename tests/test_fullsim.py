@@ -137,6 +137,19 @@ def test_file_output_and_resume(fullsim_demo, tmp_path):
         fullsim_demo.simulate_to_file(r, 40, "log:1000:3000", "e-", seed=9, chunk=20, resume=True, progress=False)
 
 
+def test_resume_refuses_a_shard_of_another_chunk_range(fullsim_demo, tmp_path):
+    """A shard resumed under another --n starts at another chunk: its showers would carry other chunks' seeds."""
+    p = tmp_path / "shard_0001.h5"   # shard 1 of 8 showers in chunks of 2 on 2 shards holds chunks 2-3; stopped after 2
+    fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=1, chunk=2, chunks=range(2, 3), progress=False)
+    with pytest.raises(HepFastSimError, match="first_chunk"):   # 12 showers: shard 1 holds chunks 3-5
+        fullsim_demo.simulate_to_file(p, 12, "2000", "e-", seed=1, chunk=2, chunks=range(3, 6), resume=True,
+                                      progress=False)
+    fullsim_demo.simulate_to_file(p, 8, "2000", "e-", seed=1, chunk=2, chunks=range(2, 4), resume=True, progress=False)
+    whole = tmp_path / "whole.h5"
+    fullsim_demo.simulate_to_file(whole, 8, "2000", "e-", seed=1, chunk=2, progress=False)
+    assert np.array_equal(read_showers(p).showers, read_showers(whole).showers[4:])
+
+
 def test_tsai_mean_angle_matches_geant4():
     """G4ModifiedTsai: theta E/m = u, u = -ln(r1 r2) x 1.6 (p = 0.25) or x 1.6/3, so <u> = 2 (0.25 + 0.75/3) 1.6 = 1.6
     (the old constants u/1.6, u/0.5333 give 3.1)."""

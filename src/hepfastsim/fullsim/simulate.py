@@ -73,8 +73,8 @@ MAX_ENERGY_MEV = 1e6  # the physics tables end at 1 TeV
 # the built-in engine's physics revision, written into every file it makes: raise it whenever a change to fullsim/
 # changes the showers, so that a file of an older revision is neither resumed nor reused as a cache
 BUILTIN_PHYSICS_REVISION = "2026-12-07"
-RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "engine",
-            "physics", "sampling_fraction", "threshold_MeV")
+RUN_KEYS = ("binning", "geometry_id", "detector", "particle", "energy_spec", "seed", "theta", "phi", "chunk", "first_chunk",
+            "engine", "physics", "sampling_fraction", "threshold_MeV")
 VERSION_KEYS = ("physics_revision", "geant4_version")  # a file without them was made by an older version
 
 
@@ -216,7 +216,8 @@ class Engine(ABC):
             raise HepFastSimError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
         attrs = {"generator": "hepfastsim.fullsim", "binning": self.binning.name, "geometry_id": self.binning.geometry_id,
                  "detector": self.detector.name, "particle": particle, "energy_spec": energy_spec, "seed": seed,
-                 "theta": float(theta), "phi": float(phi), "chunk": chunk, **self.attrs()}
+                 "theta": float(theta), "phi": float(phi), "chunk": chunk,
+                 "first_chunk": chunks.start if chunks is not None else 0, **self.attrs()}  # a shard's seeds start there
         if resume and path.exists() and path.stat().st_size > 0:
             _check_same_run(path, attrs)
         target = path
