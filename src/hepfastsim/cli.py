@@ -207,19 +207,20 @@ def simulate(
     if shards > 1 or scheduler:
         from hepfastsim.fullsim.distributed import shard_count, simulate_sharded
 
-        from hepfastsim.data.calo_io import particle_pdg
+        from hepfastsim.data.calo_io import SHARD_GLOB, particle_pdg
         from hepfastsim.fullsim.simulate import sample_energies
 
         sample_energies(energies, 1, np.random.default_rng(0))  # bad arguments fail before any shard is deleted
         particle_pdg(particle)
-        if out.exists() and any(out.glob("shard_*.h5")) and not (resume or overwrite):
+        had_shards = any(out.glob(SHARD_GLOB))   # nothing when out does not exist
+        if had_shards and not (resume or overwrite):
             raise HepFastSimError(f"{out} already holds shards; pass --resume to continue them or --overwrite")
         if overwrite and not resume:
-            for f in out.glob("shard_*.h5"):
+            for f in out.glob(SHARD_GLOB):
                 f.unlink()
         if (runs := shard_count(n, chunk, shards)) < shards:
             cure = (f"the shards there fix the chunk size: --overwrite --chunk {-(-n // shards)} starts anew on all {shards}"
-                    if resume and any(out.glob("shard_*.h5")) else f"--chunk {-(-n // shards)} uses all {shards}")
+                    if resume and had_shards else f"--chunk {-(-n // shards)} uses all {shards}")
             typer.echo(f"note: a shard holds whole chunks of {chunk} showers, so {n} showers run in {runs} shard(s); "
                        f"{cure}", err=True)
         st = simulate_sharded(out, n, energies, particle, binning=binning, detector=detector, theta=np.radians(theta_deg),

@@ -228,11 +228,12 @@ class Engine(ABC):
         done = len(writer)
         all_chunks = range((n_events + chunk - 1) // chunk)
         chunks = all_chunks if chunks is None else chunks
-        total = sum(min(chunk, n_events - ci * chunk) for ci in chunks if ci in all_chunks)
+        mine = [ci for ci in chunks if ci in all_chunks]
+        total = sum(min(chunk, n_events - ci * chunk) for ci in mine)
         if done != total and (done % chunk or done > total):  # a complete file may end in a partial chunk
             raise HepFastSimError(f"{path} holds {done} events, not a whole number of chunks of {chunk} below "
                                   f"{total}; resume with the same --chunk and --n")
-        todo = [] if done == total else [ci for ci in chunks if ci in all_chunks][done // chunk:]
+        todo = mine[-(-done // chunk):]   # the chunks not yet written (none once the partial last one is)
         t_sim = 0.0
         e_sum = 0.0
         try:
